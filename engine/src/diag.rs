@@ -1,0 +1,303 @@
+//! Span-labelled diagnostics: what the pipeline loader (and stages' configure phase) report.
+//!
+//! Every diagnostic carries a stable `code` (documented in docs/pipelines.md), the span of the
+//! offending text in its source file, a label and, where we know one, a help line. They render with
+//! miette as a code frame and serialize to JSON for `confiture check --format json`.
+
+use std::borrow::Cow;
+use std::fmt;
+use std::sync::Arc;
+
+use miette::{LabeledSpan, NamedSource, SourceCode, SourceSpan};
+use serde::Serialize;
+
+/// A source file that diagnostics point into.
+#[derive(Clone, Debug)]
+pub struct SourceFile {
+    /// The name shown to users: the path as given on the command line, or relative to the project.
+    pub name: String,
+    pub text: Arc<str>,
+}
+
+impl SourceFile {
+    pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
+        SourceFile { name: name.into(), text: text.into() }
+    }
+
+    /// 1-based line and column (in characters) of a byte offset.
+    pub fn line_col(&self, offset: usize) -> (usize, usize) {
+        line_col(&self.text, offset)
+    }
+
+    fn named(&self) -> NamedSource<Arc<str>> {
+        NamedSource::new(&self.name, self.text.clone())
+    }
+}
+
+/// 1-based line and column (counted in characters) of a byte offset into `text`.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+    let column = before[line_start..].chars().count() + 1;
+    (line, column)
+}
+
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// How serious a diagnostic is. Only errors make `check` fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Error,
+    Warning,
+}
+
+/// One problem, pointing at a span of a source file.
+#[derive(Clone, Debug)]
+pub struct Diagnostic {
+    /// Stable identifier, e.g. `pipeline::unknown-node`.
+    pub code: Cow<'static, str>,
+    pub message: String,
+    pub severity: Severity,
+    pub source: Option<SourceFile>,
+    pub span: SourceSpan,
+    pub label: String,
+    pub help: Option<String>,
+}
+
+impl Diagnostic {
+    pub fn error(code: impl Into<Cow<'static, str>>, span: SourceSpan, message: impl Into<String>) -> Self {
+        Diagnostic {
+            code: code.into(),
+            message: message.into(),
+            severity: Severity::Error,
+            source: None,
+            span,
+            label: "here".into(),
+            help: None,
+        }
+    }
+
+    pub fn warning(code: impl Into<Cow<'static, str>>, span: SourceSpan, message: impl Into<String>) -> Self {
+        Diagnostic { severity: Severity::Warning, ..Diagnostic::error(code, span, message) }
+    }
+
+    pub fn with_label(mut self, label: impl Into<String>) -> Self {
+        self.label = label.into();
+        self
+    }
+
+    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+        self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_source(mut self, source: &SourceFile) -> Self {
+        self.source = Some(source.clone());
+        self
+    }
+
+    /// Where the diagnostic points, for machine-readable output.
+    pub fn location(&self) -> Option<Location> {
+        let source = self.source.as_ref()?;
+        let (line, column) = source.line_col(self.span.offset());
+        Some(Location { file: source.name.clone(), line, column })
+    }
+
+    /// The JSON view of this diagnostic.
+    pub fn to_json(&self) -> DiagnosticJson {
+        DiagnosticJson {
+            code: self.code.to_string(),
+            severity: self.severity,
+            message: self.message.clone(),
+            label: self.label.clone(),
+            help: self.help.clone(),
+            location: self.location(),
+        }
+    }
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Diagnostic {}
+
+impl miette::Diagnostic for Diagnostic {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        Some(Box::new(self.code.as_ref()))
+    }
+
+    fn severity(&self) -> Option<miette::Severity> {
+        Some(match self.severity {
+            Severity::Error => miette::Severity::Error,
+            Severity::Warning => miette::Severity::Warning,
+        })
+    }
+
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+    }
+
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        self.source.as_ref().map(|s| &s.text as &dyn SourceCode)
+    }
+
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        self.source.as_ref()?;
+        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(self.label.clone()), self.span))))
+    }
+}
+
+impl Diagnostic {
+    /// Render with miette into a string (the binary picks the handler; tests use a plain one).
+    pub fn render(&self, handler: &miette::GraphicalReportHandler) -> String {
+        let mut out = String::new();
+        match &self.source {
+            Some(source) => {
+                let named = NamedDiagnostic { inner: self, source: source.named() };
+                let _ = handler.render_report(&mut out, &named);
+            }
+            None => {
+                let _ = handler.render_report(&mut out, self);
+            }
+        }
+        out
+    }
+}
+
+struct NamedDiagnostic<'a> {
+    inner: &'a Diagnostic,
+    source: NamedSource<Arc<str>>,
+}
+
+impl fmt::Debug for NamedDiagnostic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(self.inner, f)
+    }
+}
+impl fmt::Display for NamedDiagnostic<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self.inner, f)
+    }
+}
+impl std::error::Error for NamedDiagnostic<'_> {}
+impl miette::Diagnostic for NamedDiagnostic<'_> {
+    fn code<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        miette::Diagnostic::code(self.inner)
+    }
+    fn severity(&self) -> Option<miette::Severity> {
+        miette::Diagnostic::severity(self.inner)
+    }
+    fn help<'a>(&'a self) -> Option<Box<dyn fmt::Display + 'a>> {
+        miette::Diagnostic::help(self.inner)
+    }
+    fn source_code(&self) -> Option<&dyn SourceCode> {
+        Some(&self.source)
+    }
+    fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
+        miette::Diagnostic::labels(self.inner)
+    }
+}
+
+/// A file, line and column, 1-based.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+pub struct Location {
+    pub file: String,
+    pub line: usize,
+    pub column: usize,
+}
+
+/// The JSON shape of a diagnostic (`schemas/check.json`).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct DiagnosticJson {
+    /// Stable identifier, e.g. `pipeline::unknown-node`.
+    pub code: String,
+    pub severity: Severity,
+    pub message: String,
+    pub label: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub help: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub location: Option<Location>,
+}
+
+/// Every problem found while loading something, in source order.
+#[derive(Clone, Debug, Default)]
+pub struct Diagnostics {
+    items: Vec<Diagnostic>,
+}
+
+impl Diagnostics {
+    pub fn push(&mut self, diagnostic: Diagnostic) {
+        self.items.push(diagnostic);
+    }
+
+    pub fn extend(&mut self, other: Diagnostics) {
+        self.items.extend(other.items);
+    }
+
+    pub fn has_errors(&self) -> bool {
+        self.items.iter().any(|d| d.severity == Severity::Error)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &Diagnostic> {
+        self.items.iter()
+    }
+
+    /// Attach a source to every diagnostic that has none, and sort by position.
+    pub fn finish(mut self, source: &SourceFile) -> Self {
+        for d in &mut self.items {
+            if d.source.is_none() {
+                d.source = Some(source.clone());
+            }
+        }
+        self.items.sort_by_key(|d| (d.source.as_ref().map(|s| s.name.clone()), d.span.offset()));
+        self
+    }
+
+    pub fn into_vec(self) -> Vec<Diagnostic> {
+        self.items
+    }
+}
+
+impl From<Diagnostic> for Diagnostics {
+    fn from(d: Diagnostic) -> Self {
+        Diagnostics { items: vec![d] }
+    }
+}
+
+impl IntoIterator for Diagnostics {
+    type Item = Diagnostic;
+    type IntoIter = std::vec::IntoIter<Diagnostic>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.into_iter()
+    }
+}
+
+/// Render a list of diagnostics with miette's graphical handler, followed by a one-line summary.
+pub fn render_all(diagnostics: &Diagnostics, handler: &miette::GraphicalReportHandler) -> String {
+    let mut out = String::new();
+    for d in diagnostics.iter() {
+        out.push_str(&d.render(handler));
+        out.push('\n');
+    }
+    out
+}

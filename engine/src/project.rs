@@ -1,0 +1,415 @@
+//! The project: `confiture.kdl` at its root (found from a directory upward) and its environments.
+//!
+//! ```kdl
+//! environment "development" {
+//!     database url="{{ env.DATABASE_URL | default('postgresql://localhost/shop_dev') }}"
+//!     schema "db/schema" exclude="**/*.draft.sql"
+//!     seeds "db/seeds/common" "db/seeds/development"
+//! }
+//! environment "test" { database ephemeral=#true }
+//! ```
+//!
+//! Projects made for the Python Confiture keep working: `db/environments/NAME.yaml`
+//! (`database_url`, `include_dirs`, `exclude_dirs`) is read when confiture.kdl has no environment
+//! of that name.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::pipeline::decode::{self, Fields};
+use crate::pipeline::node::{self, Node, Value};
+use crate::template::Templates;
+
+pub const PROJECT_FILE: &str = "confiture.kdl";
+const YAML_DIR: &str = "db/environments";
+
+/// A project: its root directory and environments.
+#[derive(Clone, Debug, Default)]
+pub struct Project {
+    pub root: PathBuf,
+    /// The confiture.kdl that was read, if any.
+    pub file: Option<PathBuf>,
+    pub name: Option<String>,
+    environments: BTreeMap<String, Environment>,
+}
+
+/// Where an environment's database is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DatabaseSpec {
+    /// A connection string (already templated).
+    Url(String),
+    /// A database in the run's throwaway cluster.
+    Ephemeral,
+}
+
+/// A directory of SQL files, with glob filters relative to it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DirSpec {
+    /// Relative to the project root (or absolute).
+    pub path: PathBuf,
+    pub include: Vec<String>,
+    pub exclude: Vec<String>,
+    pub recursive: bool,
+}
+
+impl DirSpec {
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        DirSpec { path: path.into(), include: Vec::new(), exclude: Vec::new(), recursive: true }
+    }
+}
+
+/// A named environment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Environment {
+    pub name: String,
+    pub database: Option<DatabaseSpec>,
+    /// Schema directories, in order.
+    pub schema: Vec<DirSpec>,
+    /// Seed directories, in order (missing ones are skipped).
+    pub seeds: Vec<DirSpec>,
+    /// The file that declared it.
+    pub origin: PathBuf,
+}
+
+/// Why an environment is not available.
+#[derive(Debug, thiserror::Error)]
+pub enum EnvironmentError {
+    #[error("no environment named `{0}`")]
+    Unknown(String),
+    #[error("{path}: {message}")]
+    Yaml { path: PathBuf, message: String },
+}
+
+impl Project {
+    /// Find the project root from `start` upward: the first directory with a confiture.kdl, or
+    /// else with a `db/environments` directory (a Python Confiture project). Without either, the
+    /// root is `start` and there are no environments.
+    pub fn discover(start: &Path) -> Result<Project, Diagnostics> {
+        let start = std::path::absolute(start).unwrap_or_else(|_| start.to_path_buf());
+        for dir in start.ancestors() {
+            if dir.join(PROJECT_FILE).is_file() || dir.join(YAML_DIR).is_dir() {
+                return Project::load(dir);
+            }
+        }
+        Ok(Project { root: start, ..Project::default() })
+    }
+
+    /// Load the project rooted at `root`.
+    pub fn load(root: &Path) -> Result<Project, Diagnostics> {
+        let mut project = Project { root: root.to_path_buf(), ..Project::default() };
+        let file = root.join(PROJECT_FILE);
+        if file.is_file() {
+            let text = std::fs::read_to_string(&file).map_err(|e| {
+                Diagnostics::from(Diagnostic::error(
+                    "project::unreadable",
+                    (0..0).into(),
+                    format!("cannot read {}: {e}", file.display()),
+                ))
+            })?;
+            let source = SourceFile::new(display_path(&file), text);
+            let mut d = Diagnostics::default();
+            let templates = Templates::from_process_env();
+            if let Some(nodes) = node::parse(&source, &templates, &mut d) {
+                decode_project(&nodes, &mut project, &file, &mut d);
+            }
+            if d.has_errors() {
+                return Err(d.finish(&source));
+            }
+            project.file = Some(file);
+        }
+        Ok(project)
+    }
+
+    /// An environment: from confiture.kdl, else from `db/environments/NAME.yaml`.
+    pub fn environment(&self, name: &str) -> Result<Environment, EnvironmentError> {
+        if let Some(env) = self.environments.get(name) {
+            return Ok(env.clone());
+        }
+        let yaml = self.root.join(YAML_DIR).join(format!("{name}.yaml"));
+        let yml = yaml.with_extension("yml");
+        for path in [yaml, yml] {
+            if path.is_file() {
+                return load_yaml_environment(name, &path, &self.root);
+            }
+        }
+        Err(EnvironmentError::Unknown(name.to_string()))
+    }
+
+    /// Every environment name, from confiture.kdl and db/environments/*.yaml.
+    pub fn environment_names(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.environments.keys().cloned().collect();
+        if let Ok(entries) = std::fs::read_dir(self.root.join(YAML_DIR)) {
+            for entry in entries.flatten() {
+                let path = entry.path();
+                if matches!(path.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+                    && let Some(stem) = path.file_stem().and_then(|s| s.to_str())
+                {
+                    names.push(stem.to_string());
+                }
+            }
+        }
+        names.sort();
+        names.dedup();
+        names
+    }
+
+    /// A path relative to the project root (absolute paths stay as they are).
+    pub fn resolve(&self, path: &Path) -> PathBuf {
+        if path.is_absolute() { path.to_path_buf() } else { self.root.join(path) }
+    }
+}
+
+/// A path as shown to users: relative to the working directory when it is below it.
+pub fn display_path(path: &Path) -> String {
+    let cwd = std::env::current_dir().ok();
+    let shown = cwd.as_deref().and_then(|c| path.strip_prefix(c).ok()).unwrap_or(path);
+    shown.display().to_string()
+}
+
+fn decode_project(nodes: &[Node], project: &mut Project, file: &Path, d: &mut Diagnostics) {
+    for n in nodes {
+        match n.name.as_str() {
+            "project" => {
+                let mut f = Fields::new(n, "`project`");
+                if let Some(e) = f.required_arg(0, "the project's name", d) {
+                    project.name = decode::static_text(e, d);
+                }
+                f.finish(d);
+            }
+            "environment" => {
+                if let Some(env) = decode_environment(n, file, d) {
+                    if project.environments.contains_key(&env.name) {
+                        d.push(
+                            Diagnostic::error(
+                                "pipeline::duplicate-name",
+                                n.args.first().map_or(n.name_span, |a| a.span),
+                                format!("environment `{}` is declared twice", env.name),
+                            )
+                            .with_label("declared again")
+                            .with_help("give each environment a distinct name"),
+                        );
+                    }
+                    project.environments.insert(env.name.clone(), env);
+                }
+            }
+            other => d.push(
+                Diagnostic::error(
+                    "pipeline::unknown-node",
+                    n.name_span,
+                    format!("unknown node `{other}` in confiture.kdl"),
+                )
+                .with_label("not known here")
+                .with_help(decode::one_of("nodes", &["project", "environment"], other)),
+            ),
+        }
+    }
+}
+
+fn decode_environment(n: &Node, file: &Path, d: &mut Diagnostics) -> Option<Environment> {
+    let mut f = Fields::new(n, "`environment`");
+    let name = f.required_arg(0, "the environment's name", d).and_then(|e| decode::static_text(e, d));
+    let database = f.child("database", d).and_then(|db| decode_database_spec(db, d));
+    let mut schema = Vec::new();
+    for s in f.children("schema") {
+        schema.extend(decode_dirs(s, d));
+    }
+    let seeds_nodes = f.children("seeds");
+    let mut seeds = Vec::new();
+    for s in &seeds_nodes {
+        seeds.extend(decode_dirs(s, d));
+    }
+    f.finish(d);
+    let name = name?;
+    if schema.is_empty() {
+        schema.push(DirSpec::new("db/schema"));
+    }
+    if seeds_nodes.is_empty() {
+        seeds = vec![DirSpec::new("db/seeds/common"), DirSpec::new(format!("db/seeds/{name}"))];
+    }
+    Some(Environment { name, database, schema, seeds, origin: file.to_path_buf() })
+}
+
+/// `database url="…"` or `database ephemeral=#true` (also `database "url"`).
+pub fn decode_database_spec(n: &Node, d: &mut Diagnostics) -> Option<DatabaseSpec> {
+    let mut f = Fields::new(n, "`database`");
+    let arg = f.arg(0);
+    let url = f.prop("url", d);
+    let ephemeral = f.prop("ephemeral", d).and_then(|e| decode::boolean(e, d));
+    f.finish(d);
+    match (arg.or(url), ephemeral) {
+        (Some(u), None | Some(false)) => decode::static_text(u, d).map(DatabaseSpec::Url),
+        (None, Some(true)) => Some(DatabaseSpec::Ephemeral),
+        (Some(_), Some(true)) => {
+            d.push(
+                Diagnostic::error(
+                    "pipeline::conflicting-settings",
+                    n.name_span,
+                    "a database is either `url=` or `ephemeral=#true`, not both",
+                )
+                .with_label("both given")
+                .with_help("keep one of them"),
+            );
+            None
+        }
+        (None, _) => {
+            d.push(
+                Diagnostic::error(
+                    "pipeline::missing-property",
+                    n.name_span,
+                    "a database needs `url=\"…\"` or `ephemeral=#true`",
+                )
+                .with_label("no location")
+                .with_help("e.g. `database url=\"{{ env.DATABASE_URL }}\"` or `database ephemeral=#true`"),
+            );
+            None
+        }
+    }
+}
+
+/// `schema "dir" "dir2" include="glob" exclude="glob" { include "a" "b"; exclude "c" }`.
+fn decode_dirs(n: &Node, d: &mut Diagnostics) -> Vec<DirSpec> {
+    let mut f = Fields::new(n, format!("`{}`", n.name));
+    let mut include = Vec::new();
+    let mut exclude = Vec::new();
+    if let Some(t) = f.prop("include", d).and_then(|e| decode::static_text(e, d)) {
+        include.push(t);
+    }
+    if let Some(t) = f.prop("exclude", d).and_then(|e| decode::static_text(e, d)) {
+        exclude.push(t);
+    }
+    let recursive = f.prop("recursive", d).and_then(|e| decode::boolean(e, d)).unwrap_or(true);
+    for c in f.children("include") {
+        include.extend(c.args.iter().filter_map(|e| decode::static_text(e, d)));
+    }
+    for c in f.children("exclude") {
+        exclude.extend(c.args.iter().filter_map(|e| decode::static_text(e, d)));
+    }
+    let args = f.rest_args(0);
+    if args.is_empty() {
+        d.push(
+            Diagnostic::error(
+                "pipeline::missing-argument",
+                n.name_span,
+                format!("`{}` needs at least one directory", n.name),
+            )
+            .with_label("no directory")
+            .with_help(format!("e.g. `{} \"db/{}\"`", n.name, n.name)),
+        );
+    }
+    let dirs = args
+        .iter()
+        .filter_map(|e| match &e.value {
+            Value::Text(_) => decode::static_text(e, d),
+            _ => decode::text(e, d).map(|t| t.raw.clone()),
+        })
+        .map(|p| DirSpec { path: PathBuf::from(p), include: include.clone(), exclude: exclude.clone(), recursive })
+        .collect();
+    f.finish(d);
+    for pattern in include.iter().chain(&exclude) {
+        if let Err(e) = globset::Glob::new(pattern) {
+            d.push(
+                Diagnostic::error("pipeline::invalid-glob", n.span, format!("invalid glob `{pattern}`: {e}"))
+                    .with_label("in here")
+                    .with_help("globs use `*`, `**`, `?` and `[abc]`, relative to the directory"),
+            );
+        }
+    }
+    dirs
+}
+
+#[derive(Deserialize)]
+struct YamlEnvironment {
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    database_url: Option<String>,
+    #[serde(default)]
+    include_dirs: Vec<YamlDir>,
+    #[serde(default)]
+    exclude_dirs: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum YamlDir {
+    Path(String),
+    Detailed {
+        path: String,
+        #[serde(default)]
+        include: Vec<String>,
+        #[serde(default)]
+        exclude: Vec<String>,
+        #[serde(default = "yes")]
+        recursive: bool,
+    },
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn load_yaml_environment(name: &str, path: &Path, root: &Path) -> Result<Environment, EnvironmentError> {
+    let err = |message: String| EnvironmentError::Yaml { path: PathBuf::from(display_path(path)), message };
+    let text = std::fs::read_to_string(path).map_err(|e| err(e.to_string()))?;
+    let parsed: YamlEnvironment = serde_norway::from_str(&text).map_err(|e| err(e.to_string()))?;
+    let _ = parsed.name;
+    let excluded: Vec<PathBuf> = parsed.exclude_dirs.iter().map(|p| root.join(p)).collect();
+    let mut schema = Vec::new();
+    for dir in parsed.include_dirs {
+        let mut spec = match dir {
+            YamlDir::Path(p) => DirSpec::new(p),
+            YamlDir::Detailed { path, include, exclude, recursive } => {
+                DirSpec { path: PathBuf::from(path), include, exclude, recursive }
+            }
+        };
+        // Python Confiture's exclude_dirs are directories anywhere under the includes.
+        for ex in &excluded {
+            if let Ok(rel) = ex.strip_prefix(root.join(&spec.path)) {
+                spec.exclude.push(format!("{}/**", rel.display()));
+            }
+        }
+        schema.push(spec);
+    }
+    if schema.is_empty() {
+        schema.push(DirSpec::new("db/schema"));
+    }
+    let database = match parsed.database_url {
+        Some(url) => {
+            let rendered = Templates::from_process_env().render(&url, None).map_err(|e| err(e.message))?;
+            Some(DatabaseSpec::Url(expand_env(&rendered)))
+        }
+        None => None,
+    };
+    Ok(Environment {
+        name: name.to_string(),
+        database,
+        schema,
+        seeds: vec![DirSpec::new("db/seeds/common"), DirSpec::new(format!("db/seeds/{name}"))],
+        origin: path.to_path_buf(),
+    })
+}
+
+/// `${VAR}` expansion, as Python Confiture's YAML files use it.
+fn expand_env(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        match rest[start + 2..].find('}') {
+            Some(end) => {
+                let var = &rest[start + 2..start + 2 + end];
+                out.push_str(&std::env::var(var).unwrap_or_default());
+                rest = &rest[start + 3 + end..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}

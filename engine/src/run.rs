@@ -1,0 +1,278 @@
+//! The executor: runs a pipeline's stages as a DAG on tokio and returns a [`RunReport`].
+//!
+//! - A stage starts when all its dependencies have finished (successfully, or failed with
+//!   `continue-on-error=#true`); stages with no path between them run concurrently, at most
+//!   `jobs` at a time.
+//! - Fail-fast: when a stage fails, running stages are cancelled and nothing new starts.
+//! - Cancellation (Ctrl-C) reaches every running stage through its [`CancellationToken`]; stages
+//!   get a grace period to clean up (roll back, drop what they created) before they are aborted.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::ExitCode;
+use crate::pipeline::Pipeline;
+use crate::report::{ErrorReport, RunReport, RunStatus, StageReport, StageStatus, now_rfc3339};
+use crate::resources::Databases;
+use crate::stage::{Outputs, StageContext, StageError};
+
+/// How to run.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// Most stages running at once (at least 1).
+    pub jobs: usize,
+    /// Cancels the whole run (wire Ctrl-C to it).
+    pub cancel: CancellationToken,
+    /// How long cancelled stages get to clean up before they are aborted.
+    pub grace: Duration,
+    /// Called as stages start and finish (the CLI prints progress with it).
+    pub observer: Option<Observer>,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            jobs: default_jobs(),
+            cancel: CancellationToken::new(),
+            grace: Duration::from_secs(30),
+            observer: None,
+        }
+    }
+}
+
+/// The number of CPUs, the default for `--jobs`.
+pub fn default_jobs() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// A callback for [`Progress`] events.
+pub type Observer = Arc<dyn Fn(&Progress) + Send + Sync>;
+
+/// Progress events for observers.
+#[derive(Debug)]
+pub enum Progress<'a> {
+    StageStarted { name: &'a str, uses: &'a str },
+    StageFinished { name: &'a str, status: StageStatus, duration: Duration, error: Option<&'a str> },
+}
+
+struct Finished {
+    index: usize,
+    result: Result<Outputs, StageError>,
+    started_at: String,
+    finished_at: String,
+    duration: Duration,
+}
+
+/// Run `pipeline`. Never fails as a whole: every outcome is in the report.
+pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &RunOptions) -> RunReport {
+    let started = Instant::now();
+    let started_at = now_rfc3339();
+    let n = pipeline.stages.len();
+    let jobs = options.jobs.max(1);
+    let stop = options.cancel.child_token();
+
+    let mut reports: Vec<StageReport> = pipeline
+        .stages
+        .iter()
+        .map(|s| StageReport {
+            name: s.name.clone(),
+            uses: s.uses.clone(),
+            needs: s.needs.clone(),
+            continue_on_error: s.continue_on_error,
+            status: StageStatus::Skipped,
+            started_at: None,
+            finished_at: None,
+            duration_ms: None,
+            outputs: BTreeMap::new(),
+            error: None,
+            skipped_because: None,
+        })
+        .collect();
+    let mut waiting_on: Vec<usize> = (0..n).map(|i| pipeline.dag.dependencies(i).len()).collect();
+    let mut ready: VecDeque<usize> = (0..n).filter(|&i| waiting_on[i] == 0).collect();
+    let mut done_outputs: BTreeMap<String, Outputs> = BTreeMap::new();
+    let mut running = FuturesUnordered::new();
+    let mut first_failure: Option<(usize, ExitCode)> = None;
+    let mut cancelled_at: Option<Instant> = None;
+
+    loop {
+        while running.len() < jobs && first_failure.is_none() && !stop.is_cancelled() {
+            let Some(i) = ready.pop_front() else { break };
+            let decl = &pipeline.stages[i];
+            let cx = StageContext {
+                stage: decl.name.clone(),
+                pipeline: pipeline.name.clone(),
+                cancel: stop.child_token(),
+                project: pipeline.project.clone(),
+                databases: databases.clone(),
+                templates: pipeline.templates.clone(),
+                stage_outputs: Arc::new(outputs_value(&done_outputs)),
+            };
+            notify(options, &Progress::StageStarted { name: &decl.name, uses: &decl.uses });
+            let stage = decl.stage.clone();
+            let span = tracing::info_span!("stage", name = %decl.name);
+            let handle = tokio::spawn(
+                async move {
+                    let started_at = now_rfc3339();
+                    let t0 = Instant::now();
+                    tracing::debug!("started");
+                    let result = stage.run(&cx).await;
+                    let duration = t0.elapsed();
+                    let finished_at = now_rfc3339();
+                    (result, started_at, finished_at, duration)
+                }
+                .instrument(span),
+            );
+            running.push(async move { (i, handle.await) });
+        }
+        if running.is_empty() {
+            break;
+        }
+        let grace_left = cancelled_at.map(|t| options.grace.saturating_sub(t.elapsed()));
+        let next = tokio::select! {
+            next = running.next() => next,
+            () = stop.cancelled(), if cancelled_at.is_none() => {
+                cancelled_at = Some(Instant::now());
+                continue;
+            }
+            () = sleep_or_forever(grace_left) => {
+                tracing::warn!("stages did not stop within {:?} of cancellation; abandoning them", options.grace);
+                break;
+            }
+        };
+        let Some((i, joined)) = next else { break };
+        let finished = match joined {
+            Ok((result, started_at, finished_at, duration)) => {
+                Finished { index: i, result, started_at, finished_at, duration }
+            }
+            Err(e) => {
+                let message = if e.is_panic() {
+                    "the stage panicked (a bug in confiture; please report it)"
+                } else {
+                    "the stage was aborted"
+                };
+                let now = now_rfc3339();
+                Finished {
+                    index: i,
+                    result: Err(StageError::new(ExitCode::Failure, message)),
+                    started_at: now.clone(),
+                    finished_at: now,
+                    duration: Duration::ZERO,
+                }
+            }
+        };
+        let i = finished.index;
+        let decl = &pipeline.stages[i];
+        let report = &mut reports[i];
+        report.started_at = Some(finished.started_at);
+        report.finished_at = Some(finished.finished_at);
+        report.duration_ms = Some(finished.duration.as_secs_f64() * 1000.0);
+        let mut proceed = true;
+        match finished.result {
+            Ok(outputs) => {
+                report.status = StageStatus::Succeeded;
+                report.outputs = outputs.shown().clone();
+                done_outputs.insert(decl.name.clone(), outputs);
+            }
+            Err(err) => {
+                report.status = if err.is_cancelled() { StageStatus::Cancelled } else { StageStatus::Failed };
+                if err.is_cancelled() || !decl.continue_on_error {
+                    proceed = false;
+                    if !err.is_cancelled() && first_failure.is_none() {
+                        first_failure = Some((i, err.exit));
+                        tracing::debug!("stage `{}` failed; cancelling the others", decl.name);
+                        stop.cancel();
+                    }
+                }
+                report.error = Some(error_report(err));
+            }
+        }
+        notify(
+            options,
+            &Progress::StageFinished {
+                name: &decl.name,
+                status: report.status,
+                duration: finished.duration,
+                error: report.error.as_ref().map(|e| e.message.as_str()),
+            },
+        );
+        if proceed {
+            for dep in pipeline.dag.dependents(i) {
+                waiting_on[dep] -= 1;
+                if waiting_on[dep] == 0 {
+                    ready.push_back(dep);
+                }
+            }
+        }
+    }
+
+    // Whatever did not run.
+    for r in reports.iter_mut().filter(|r| r.started_at.is_none() && r.status == StageStatus::Skipped) {
+        r.skipped_because = Some(match (&first_failure, options.cancel.is_cancelled()) {
+            (_, true) => "the run was cancelled".to_string(),
+            (Some((f, _)), _) => format!("stage `{}` failed", pipeline.stages[*f].name),
+            (None, false) => "a dependency did not succeed".to_string(),
+        });
+    }
+    for r in reports.iter_mut().filter(|r| r.started_at.is_some() && r.finished_at.is_none()) {
+        r.status = StageStatus::Cancelled;
+    }
+
+    let (status, exit) = if options.cancel.is_cancelled() {
+        (RunStatus::Cancelled, ExitCode::Interrupted)
+    } else if let Some((_, code)) = first_failure {
+        (RunStatus::Failed, code)
+    } else if reports.iter().any(|r| r.status == StageStatus::Skipped) {
+        (RunStatus::Failed, ExitCode::Failure)
+    } else {
+        (RunStatus::Succeeded, ExitCode::Success)
+    };
+    RunReport {
+        schema_version: RunReport::SCHEMA_VERSION,
+        pipeline: pipeline.name.clone(),
+        file: pipeline.source.name.clone(),
+        status,
+        exit_code: exit.code(),
+        started_at,
+        finished_at: now_rfc3339(),
+        duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+        stages: reports,
+    }
+}
+
+async fn sleep_or_forever(d: Option<Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+fn notify(options: &RunOptions, p: &Progress<'_>) {
+    if let Some(observer) = &options.observer {
+        observer(p);
+    }
+}
+
+fn outputs_value(done: &BTreeMap<String, Outputs>) -> minijinja::Value {
+    let map: BTreeMap<&str, BTreeMap<&str, &BTreeMap<String, serde_json::Value>>> =
+        done.iter().map(|(name, o)| (name.as_str(), BTreeMap::from([("outputs", o.values())]))).collect();
+    minijinja::Value::from(minijinja::value::Serde(map))
+}
+
+fn error_report(err: StageError) -> ErrorReport {
+    let location = err.location();
+    ErrorReport {
+        code: err.diagnostic.as_ref().map(|d| d.code.to_string()),
+        message: err.message,
+        exit_code: err.exit.code(),
+        location,
+        fields: err.fields,
+        diagnostic: err.diagnostic,
+    }
+}

@@ -1,0 +1,246 @@
+//! SQL text → statements, with PostgreSQL's own parser (libpg_query through `pg_query`).
+//!
+//! Each statement keeps its byte offset in the text it came from, so errors (ours and the
+//! server's) map back to file, line and column. Statements are classified by what they need from
+//! a transaction: most run inside one; some cannot (`CREATE INDEX CONCURRENTLY`, `VACUUM`, …); a
+//! few act on the whole cluster (`CREATE DATABASE`); and transaction control (`BEGIN`, `COMMIT`)
+//! belongs to the runner, not to a file.
+
+use std::ffi::{CStr, CString, c_char, c_int};
+
+use pg_query::NodeEnum;
+
+/// One statement of a SQL text.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// Byte offset of the statement's first character in the text.
+    pub offset: usize,
+    /// Byte length (without the terminating `;`).
+    pub len: usize,
+    pub kind: StatementKind,
+}
+
+impl Statement {
+    pub fn text<'a>(&self, sql: &'a str) -> &'a str {
+        &sql[self.offset..self.offset + self.len]
+    }
+}
+
+/// What a statement needs from a transaction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatementKind {
+    /// Runs inside a transaction block.
+    Transactional,
+    /// Cannot run inside a transaction block; names the construct, e.g. `CREATE INDEX CONCURRENTLY`.
+    NonTransactional(&'static str),
+    /// Acts on the cluster rather than the database (`CREATE DATABASE`, `ALTER SYSTEM`, …).
+    ClusterLevel(&'static str),
+    /// `BEGIN`, `COMMIT`, `ROLLBACK`, `SAVEPOINT`, …
+    TransactionControl,
+}
+
+/// A text that does not parse.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SyntaxError {
+    pub message: String,
+    /// Byte offset of the error, when the parser knows it.
+    pub offset: Option<usize>,
+}
+
+impl SyntaxError {
+    /// A help line for common causes.
+    pub fn help(&self, sql: &str) -> Option<String> {
+        let offset = self.offset?;
+        let line_start = sql[..offset].rfind('\n').map_or(0, |i| i + 1);
+        if sql[line_start..].trim_start().starts_with('\\') {
+            return Some(
+                "psql meta-commands (\\i, \\set, \\copy, \\connect …) are not SQL; confiture sends files to the \
+                 server as they are"
+                    .into(),
+            );
+        }
+        None
+    }
+}
+
+/// Split and classify the statements of `sql`.
+pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
+    if sql.contains('\0') {
+        return Err(SyntaxError { message: "the text contains a NUL byte".into(), offset: sql.find('\0') });
+    }
+    let parsed = match pg_query::parse(sql, 0) {
+        Ok(parsed) => parsed,
+        Err(e) => {
+            return Err(syntax_error_with_position(sql).unwrap_or(SyntaxError { message: e.to_string(), offset: None }));
+        }
+    };
+    let mut out = Vec::with_capacity(parsed.protobuf.stmts.len());
+    for raw in &parsed.protobuf.stmts {
+        let start = usize::try_from(raw.stmt_location).unwrap_or(0).min(sql.len());
+        let end = match usize::try_from(raw.stmt_len).unwrap_or(0) {
+            0 => sql.len(),
+            len => (start + len).min(sql.len()),
+        };
+        let text = &sql[start..end];
+        let lead = text.len() - text.trim_start().len();
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        let node = raw.stmt.as_ref().and_then(|n| n.node.as_ref());
+        out.push(Statement {
+            offset: start + lead,
+            len: trimmed.len(),
+            kind: node.map_or(StatementKind::Transactional, classify),
+        });
+    }
+    Ok(out)
+}
+
+fn classify(node: &NodeEnum) -> StatementKind {
+    use StatementKind::*;
+    match node {
+        NodeEnum::TransactionStmt(_) => TransactionControl,
+        NodeEnum::IndexStmt(s) if s.concurrent => NonTransactional("CREATE INDEX CONCURRENTLY"),
+        NodeEnum::DropStmt(s) if s.concurrent => NonTransactional("DROP INDEX CONCURRENTLY"),
+        NodeEnum::ReindexStmt(s) => {
+            let concurrently = s.params.iter().any(|p| {
+                matches!(p.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("concurrently"))
+            });
+            let kind = pg_query::protobuf::ReindexObjectType::try_from(s.kind).ok();
+            use pg_query::protobuf::ReindexObjectType as R;
+            if concurrently {
+                NonTransactional("REINDEX CONCURRENTLY")
+            } else if matches!(kind, Some(R::ReindexObjectSystem | R::ReindexObjectDatabase | R::ReindexObjectSchema)) {
+                NonTransactional("REINDEX SCHEMA/DATABASE/SYSTEM")
+            } else {
+                Transactional
+            }
+        }
+        NodeEnum::VacuumStmt(s) if s.is_vacuumcmd => NonTransactional("VACUUM"),
+        NodeEnum::ClusterStmt(s) if s.relation.is_none() => NonTransactional("CLUSTER without a table"),
+        NodeEnum::CreatedbStmt(_) => ClusterLevel("CREATE DATABASE"),
+        NodeEnum::DropdbStmt(_) => ClusterLevel("DROP DATABASE"),
+        NodeEnum::CreateTableSpaceStmt(_) => ClusterLevel("CREATE TABLESPACE"),
+        NodeEnum::DropTableSpaceStmt(_) => ClusterLevel("DROP TABLESPACE"),
+        NodeEnum::AlterSystemStmt(_) => ClusterLevel("ALTER SYSTEM"),
+        _ => Transactional,
+    }
+}
+
+// libpg_query's split result carries the error's cursor position, which the `pg_query` crate's
+// safe API drops; these declarations match pg_query.h of the bundled libpg_query (linked
+// statically by the `pg_query` crate).
+#[repr(C)]
+struct PgQueryError {
+    message: *mut c_char,
+    funcname: *mut c_char,
+    filename: *mut c_char,
+    lineno: c_int,
+    cursorpos: c_int,
+    context: *mut c_char,
+}
+
+#[repr(C)]
+struct PgQuerySplitStmt {
+    stmt_location: c_int,
+    stmt_len: c_int,
+}
+
+#[repr(C)]
+struct PgQuerySplitResult {
+    stmts: *mut *mut PgQuerySplitStmt,
+    n_stmts: c_int,
+    stderr_buffer: *mut c_char,
+    error: *mut PgQueryError,
+}
+
+unsafe extern "C" {
+    fn pg_query_split_with_parser(input: *const c_char) -> PgQuerySplitResult;
+    fn pg_query_free_split_result(result: PgQuerySplitResult);
+}
+
+/// Re-parse a text that failed, to learn where it failed.
+fn syntax_error_with_position(sql: &str) -> Option<SyntaxError> {
+    let input = CString::new(sql).ok()?;
+    // SAFETY: `input` is a valid NUL-terminated string that outlives the call; the result is
+    // freed exactly once with the matching free function, after we copied what we need.
+    unsafe {
+        let result = pg_query_split_with_parser(input.as_ptr());
+        let out = if result.error.is_null() {
+            None
+        } else {
+            let err = &*result.error;
+            let message = CStr::from_ptr(err.message).to_string_lossy().into_owned();
+            // cursorpos counts characters from 1; 0 means unknown.
+            let offset =
+                usize::try_from(err.cursorpos).ok().filter(|p| *p > 0).map(|p| char_to_byte_offset(sql, p - 1));
+            Some(SyntaxError { message, offset })
+        };
+        pg_query_free_split_result(result);
+        out
+    }
+}
+
+/// Byte offset of the `chars`-th character (0-based) of `text`, clamped to its end.
+pub fn char_to_byte_offset(text: &str, chars: usize) -> usize {
+    text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_with_offsets() {
+        let sql = "-- header\nCREATE TABLE a (id int);\n\n  CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$;\nSELECT ';'";
+        let stmts = split(sql).unwrap();
+        let texts: Vec<&str> = stmts.iter().map(|s| s.text(sql)).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "CREATE TABLE a (id int)",
+                "CREATE FUNCTION f() RETURNS int LANGUAGE sql AS $$ SELECT 1; $$",
+                "SELECT ';'"
+            ]
+        );
+    }
+
+    #[test]
+    fn classifies() {
+        let cases: &[(&str, StatementKind)] = &[
+            ("CREATE TABLE t (id int)", StatementKind::Transactional),
+            ("CREATE INDEX CONCURRENTLY i ON t (id)", StatementKind::NonTransactional("CREATE INDEX CONCURRENTLY")),
+            ("CREATE INDEX i ON t (id)", StatementKind::Transactional),
+            ("DROP INDEX CONCURRENTLY i", StatementKind::NonTransactional("DROP INDEX CONCURRENTLY")),
+            ("REINDEX (CONCURRENTLY) TABLE t", StatementKind::NonTransactional("REINDEX CONCURRENTLY")),
+            ("REINDEX TABLE CONCURRENTLY t", StatementKind::NonTransactional("REINDEX CONCURRENTLY")),
+            ("REINDEX TABLE t", StatementKind::Transactional),
+            ("VACUUM t", StatementKind::NonTransactional("VACUUM")),
+            ("ANALYZE t", StatementKind::Transactional),
+            ("CREATE DATABASE x", StatementKind::ClusterLevel("CREATE DATABASE")),
+            ("ALTER SYSTEM SET work_mem = '1MB'", StatementKind::ClusterLevel("ALTER SYSTEM")),
+            ("BEGIN", StatementKind::TransactionControl),
+            ("COMMIT", StatementKind::TransactionControl),
+            ("SAVEPOINT s", StatementKind::TransactionControl),
+        ];
+        for (sql, want) in cases {
+            let got = split(sql).unwrap();
+            assert_eq!(got.len(), 1, "{sql}");
+            assert_eq!(got[0].kind, *want, "{sql}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_have_positions() {
+        let sql = "CREATE TABLE a (id int);\nCREATE TABLE é (id int,);\n";
+        let err = split(sql).unwrap_err();
+        assert!(err.message.contains("syntax error"), "{}", err.message);
+        let offset = err.offset.unwrap();
+        assert_eq!(&sql[offset..offset + 1], ")");
+
+        let meta = "\\i other.sql\nSELECT 1;";
+        let err = split(meta).unwrap_err();
+        assert!(err.help(meta).unwrap().contains("meta-commands"));
+    }
+}

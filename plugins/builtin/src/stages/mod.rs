@@ -1,0 +1,3 @@
+//! The built-in stages.
+
+pub mod build;

@@ -1,0 +1,130 @@
+//! `confiture build`: a one-stage pipeline running the `build` stage.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::Args;
+use confiture_engine::ExitCode;
+use confiture_engine::pipeline::{self, node::Node};
+use confiture_engine::project::Project;
+
+use super::Format;
+
+pub const HELP: &str = "Examples:
+  confiture build --env test                      build the test environment's database
+  confiture build --env development --drop-existing
+  confiture build --database-url postgresql://localhost/scratch --schema-only
+  confiture build --env test --output build/schema.sql
+
+Files run in path order within each schema directory (numeric prefixes compare as numbers:
+2_x.sql before 10_x.sql), then seeds (db/seeds/common, then db/seeds/<env>), all in one
+transaction: if any statement fails, nothing is left behind and the error shows the file, line
+and column. A template of the result is kept on the server, keyed by the schema hash; rebuilding
+unchanged files copies it instead (--no-cache to skip).
+
+The database is the environment's (confiture.kdl, or db/environments/NAME.yaml), else
+--database-url, CONFITURE_DATABASE_URL or DATABASE_URL.";
+
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// The environment to build (from confiture.kdl or db/environments/NAME.yaml)
+    #[arg(long, short = 'e', env = "CONFITURE_ENV")]
+    pub env: Option<String>,
+    /// Build into this database instead of the environment's (URL or key=value)
+    #[arg(long, value_name = "DSN")]
+    pub database_url: Option<String>,
+    /// Skip the seed files
+    #[arg(long)]
+    pub schema_only: bool,
+    /// Drop the target database first if it exists
+    #[arg(long)]
+    pub drop_existing: bool,
+    /// Neither use nor fill the template cache
+    #[arg(long)]
+    pub no_cache: bool,
+    /// Also write the SQL that runs, with a marker before each file
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+pub async fn build(args: BuildArgs, quiet: bool) -> ExitCode {
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
+    let project = match Project::discover(&cwd) {
+        Ok(p) => Arc::new(p),
+        Err(d) => {
+            crate::render::eprint_diagnostics(&d);
+            return ExitCode::Config;
+        }
+    };
+    let env = match &args.env {
+        Some(name) => Some(name.clone()),
+        None if args.database_url.is_some() => None,
+        None => {
+            let names = project.environment_names();
+            eprintln!(
+                "error: which environment? pass --env NAME{}",
+                if names.is_empty() {
+                    " (or --database-url DSN; no environments are declared)".to_string()
+                } else {
+                    format!(" (declared: {})", names.join(", "))
+                }
+            );
+            return ExitCode::Config;
+        }
+    };
+    let fallback_url = || {
+        ["CONFITURE_DATABASE_URL", "DATABASE_URL"]
+            .iter()
+            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()).map(|s| (*v, s)))
+    };
+    let env_has_database =
+        env.as_ref().and_then(|name| project.environment(name).ok()).is_some_and(|e| e.database.is_some());
+    let url = match (&args.database_url, env_has_database) {
+        (Some(url), _) => Some(url.clone()),
+        (None, true) => None,
+        (None, false) => fallback_url().map(|(var, url)| {
+            tracing::info!("using {var} as the target database");
+            url
+        }),
+    };
+    if let Some(url) = &url
+        && !confiture_engine::stage::looks_like_dsn(url)
+    {
+        eprintln!(
+            "error: `{}` is not a connection string (postgresql://… or key=value)",
+            confiture_engine::pg::dsn::redact(url)
+        );
+        return ExitCode::Config;
+    }
+
+    let mut stage = Node::synthetic("stage").arg("build").prop("uses", "build");
+    if let Some(env) = env {
+        stage = stage.child(Node::synthetic("env").arg(env));
+    }
+    if let Some(url) = url {
+        stage = stage.child(Node::synthetic("database").arg(url));
+    }
+    for (flag, name) in [(args.schema_only, "schema-only"), (args.drop_existing, "drop-existing")] {
+        if flag {
+            stage = stage.child(Node::synthetic(name).arg_bool(true));
+        }
+    }
+    if args.no_cache {
+        stage = stage.child(Node::synthetic("cache").arg_bool(false));
+    }
+    if let Some(output) = &args.output {
+        let absolute = std::path::absolute(output).unwrap_or_else(|_| output.clone());
+        stage = stage.child(Node::synthetic("output").arg(absolute.display().to_string()));
+    }
+    let registry = confiture_plugins::registry();
+    let pipeline = match pipeline::from_nodes("build", vec![stage], project, &registry) {
+        Ok(p) => p,
+        Err(d) => {
+            crate::render::eprint_diagnostics(&d);
+            return ExitCode::Config;
+        }
+    };
+    super::pipeline::execute(pipeline, Some(1), args.format, quiet).await
+}

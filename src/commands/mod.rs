@@ -1,0 +1,130 @@
+//! Command-line definitions (clap) and dispatch to one module per command.
+
+mod build;
+mod init;
+mod pipeline;
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use confiture_engine::ExitCode;
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success                      5  invalid configuration or input
+  1  findings or a failed step    6  lock held by another process
+  2  tracking table absent        7  drift or preflight findings
+  3  connection failed            8  irreversible rollback
+  4  schema/build error         130  interrupted (Ctrl-C)";
+
+/// PostgreSQL schema lifecycle as pipelines.
+#[derive(Parser, Debug)]
+#[command(
+    name = "confiture",
+    version,
+    about = "PostgreSQL schema lifecycle as pipelines: build, diff, lint, migrate",
+    long_about = "confiture runs pipelines of schema work against PostgreSQL. A pipeline is a KDL file whose \
+                  stages (build, …) form a graph: independent stages run concurrently, dependents wait.\n\n\
+                  The DDL files in db/schema/ are the source of truth; environments in confiture.kdl say \
+                  where each database lives.",
+    after_help = "Examples:
+  confiture init shop                      start a project in ./shop
+  confiture build --env test               build the test environment's database
+  confiture run pipelines/release.kdl      run a pipeline
+  confiture check pipelines/release.kdl    validate it without touching a database
+
+Environment: DATABASE_URL and CONFITURE_DATABASE_URL name a default database; PG* variables fill in
+connection parameters as for psql; NO_COLOR turns colours off; RUST_LOG sets log filters.",
+    after_long_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Args, Debug)]
+pub struct Global {
+    /// More logging on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides)
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+    /// Only errors on stderr (no progress lines)
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run a pipeline
+    #[command(after_help = pipeline::RUN_HELP)]
+    Run(pipeline::RunArgs),
+    /// Validate a pipeline without touching a database
+    #[command(after_help = "Examples:
+  confiture check pipelines/release.kdl
+  confiture check pipelines/release.kdl --format json    machine-readable diagnostics
+
+Every problem is reported at once, with its file, line and a stable code (docs/pipelines.md).
+Exits 0 when valid, 5 otherwise.")]
+    Check(pipeline::CheckArgs),
+    /// Show the order stages run in and each stage's resolved settings
+    #[command(after_help = "Examples:
+  confiture plan pipelines/release.kdl
+  confiture plan pipelines/release.kdl --set region=eu --format json
+
+Stages in the same wave have no dependency between them and run concurrently.")]
+    Plan(pipeline::PlanArgs),
+    /// Print the stage graph as Graphviz DOT or Mermaid
+    #[command(after_help = "Examples:
+  confiture graph pipelines/release.kdl | dot -Tsvg > release.svg
+  confiture graph pipelines/release.kdl --format mermaid")]
+    Graph(pipeline::GraphArgs),
+    /// Create a project: confiture.kdl, db/schema, db/seeds, db/migrations, pipelines/release.kdl
+    #[command(after_help = "Examples:
+  confiture init            in the current directory
+  confiture init shop       in ./shop (created if needed)
+
+Existing files are kept, never overwritten.")]
+    Init(init::InitArgs),
+    /// Build an environment's database from db/schema (and seeds)
+    #[command(after_help = build::HELP)]
+    Build(build::BuildArgs),
+}
+
+/// Output format of commands that print reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    Text,
+    Json,
+}
+
+/// `--set key=value`.
+pub fn parse_set(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.trim().is_empty() => Ok((k.trim().to_string(), v.to_string())),
+        _ => Err(format!("expected KEY=VALUE, got `{s}`")),
+    }
+}
+
+/// A pipeline file argument.
+#[derive(Args, Debug)]
+pub struct PipelineFile {
+    /// The pipeline file (.kdl)
+    pub file: PathBuf,
+    /// Set a pipeline variable: `--set region=eu` makes `{{ vars.region }}` "eu" (repeatable)
+    #[arg(long = "set", value_name = "KEY=VALUE", value_parser = parse_set)]
+    pub set: Vec<(String, String)>,
+}
+
+pub async fn dispatch(cli: Cli) -> ExitCode {
+    let quiet = cli.global.quiet;
+    match cli.command {
+        Command::Run(args) => pipeline::run(args, quiet).await,
+        Command::Check(args) => pipeline::check(args),
+        Command::Plan(args) => pipeline::plan(args),
+        Command::Graph(args) => pipeline::graph(args),
+        Command::Init(args) => init::init(args),
+        Command::Build(args) => build::build(args, quiet).await,
+    }
+}

@@ -1,0 +1,180 @@
+//! `confiture run | check | plan | graph FILE`.
+
+use std::sync::Arc;
+
+use clap::{Args, ValueEnum};
+use confiture_engine::ExitCode;
+use confiture_engine::diag::Diagnostics;
+use confiture_engine::pipeline::{self, LoadOptions, Pipeline};
+use confiture_engine::report::{CheckReport, PlanReport};
+use confiture_engine::resources::Databases;
+use confiture_engine::run::{self, RunOptions};
+
+use super::{Format, PipelineFile};
+use crate::render;
+
+pub const RUN_HELP: &str = "Examples:
+  confiture run pipelines/release.kdl
+  confiture run pipelines/release.kdl --set region=eu --jobs 4
+  confiture run pipelines/release.kdl --format json > report.json
+
+Stages with no path between them run concurrently (at most --jobs at once); a stage waits for the
+stages it `needs`. The first failure cancels the rest unless the failing stage has
+continue-on-error=#true. Ctrl-C cancels running stages cleanly (exit 130).
+
+Stage types:
+  build    create a database from the schema files and seeds of an environment
+
+The report (text, or JSON per schemas/run-report.json) goes to stdout; progress and errors to stderr.";
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineFile,
+    /// Most stages running at once (default: the number of CPUs)
+    #[arg(long, short = 'j', value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
+    pub jobs: Option<u16>,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineFile,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineFile,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum GraphFormat {
+    Dot,
+    Mermaid,
+}
+
+#[derive(Args, Debug)]
+pub struct GraphArgs {
+    #[command(flatten)]
+    pub pipeline: PipelineFile,
+    #[arg(long, value_enum, default_value = "dot")]
+    pub format: GraphFormat,
+}
+
+fn load(file: &PipelineFile) -> Result<Pipeline, Diagnostics> {
+    let registry = confiture_plugins::registry();
+    pipeline::load(&file.file, &registry, &LoadOptions { set: file.set.clone(), ..LoadOptions::default() })
+}
+
+fn report_diagnostics(diagnostics: &Diagnostics, file: &std::path::Path) -> ExitCode {
+    render::eprint_diagnostics(diagnostics);
+    let n = diagnostics.iter().filter(|d| d.severity == confiture_engine::diag::Severity::Error).count();
+    eprintln!("error: {} in {}", plural(n, "problem"), file.display());
+    ExitCode::Config
+}
+
+pub fn plural(n: usize, what: &str) -> String {
+    if n == 1 { format!("1 {what}") } else { format!("{n} {what}s") }
+}
+
+pub async fn run(args: RunArgs, quiet: bool) -> ExitCode {
+    let pipeline = match load(&args.pipeline) {
+        Ok(p) => p,
+        Err(d) => return report_diagnostics(&d, &args.pipeline.file),
+    };
+    execute(pipeline, args.jobs.map(usize::from), args.format, quiet).await
+}
+
+/// Run a loaded pipeline and print its report; shared by `run` and the single-stage commands.
+pub async fn execute(pipeline: Pipeline, jobs: Option<usize>, format: Format, quiet: bool) -> ExitCode {
+    if let Some(hook) = pipeline.hooks.first() {
+        eprintln!(
+            "error: {}: hook `{}` is declared, but this version of confiture cannot run hooks yet; remove it or run \
+             a version with hook support (a hook that silently did not run could let through what it should stop)",
+            pipeline.source.name, hook.name
+        );
+        return ExitCode::Config;
+    }
+    let cancel = render::cancel_on_signals();
+    let options = RunOptions {
+        jobs: jobs.unwrap_or_else(run::default_jobs),
+        cancel,
+        observer: (!quiet).then(render::progress_observer),
+        ..RunOptions::default()
+    };
+    let databases = Arc::new(Databases::new(pipeline.database_specs()));
+    let report = run::execute(&pipeline, databases.clone(), &options).await;
+    drop(databases);
+    match format {
+        Format::Json => render::print_json(&report),
+        Format::Text => render::print_run_report(&report),
+    }
+    render::eprint_failures(&report);
+    report_exit(&report)
+}
+
+fn report_exit(report: &confiture_engine::report::RunReport) -> ExitCode {
+    ExitCode::ALL.into_iter().find(|c| c.code() == report.exit_code).unwrap_or(ExitCode::Failure)
+}
+
+pub fn check(args: CheckArgs) -> ExitCode {
+    let result = load(&args.pipeline);
+    let file = args.pipeline.file.display().to_string();
+    match args.format {
+        Format::Json => {
+            let (valid, stages, diagnostics) = match &result {
+                Ok(p) => (true, p.stages.iter().map(|s| s.name.clone()).collect(), Vec::new()),
+                Err(d) => (false, Vec::new(), d.iter().map(|d| d.to_json()).collect()),
+            };
+            render::print_json(&CheckReport { schema_version: 1, file, valid, stages, diagnostics });
+            if valid { ExitCode::Success } else { ExitCode::Config }
+        }
+        Format::Text => match result {
+            Ok(p) => {
+                println!(
+                    "{file}: ok — pipeline `{}`, {}, {}",
+                    p.name,
+                    plural(p.stages.len(), "stage"),
+                    plural(p.databases.len(), "database")
+                );
+                ExitCode::Success
+            }
+            Err(d) => report_diagnostics(&d, &args.pipeline.file),
+        },
+    }
+}
+
+pub fn plan(args: PlanArgs) -> ExitCode {
+    let pipeline = match load(&args.pipeline) {
+        Ok(p) => p,
+        Err(d) => return report_diagnostics(&d, &args.pipeline.file),
+    };
+    let plan = PlanReport::of(&pipeline);
+    match args.format {
+        Format::Json => render::print_json(&plan),
+        Format::Text => render::print_plan(&plan),
+    }
+    ExitCode::Success
+}
+
+pub fn graph(args: GraphArgs) -> ExitCode {
+    let pipeline = match load(&args.pipeline) {
+        Ok(p) => p,
+        Err(d) => return report_diagnostics(&d, &args.pipeline.file),
+    };
+    print!(
+        "{}",
+        match args.format {
+            GraphFormat::Dot => render::dot(&pipeline),
+            GraphFormat::Mermaid => render::mermaid(&pipeline),
+        }
+    );
+    ExitCode::Success
+}

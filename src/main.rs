@@ -1,0 +1,23 @@
+//! The `confiture` command: parse arguments, build the stage registry, hand work to the engine,
+//! print the result, exit with the documented code. Nothing else lives here.
+
+mod commands;
+mod render;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = commands::Cli::parse();
+    render::init_logging(cli.global.verbose, cli.global.quiet);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(confiture_engine::ExitCode::Failure.code());
+        }
+    };
+    let code = runtime.block_on(commands::dispatch(cli));
+    ExitCode::from(code.code())
+}
