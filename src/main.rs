@@ -9,7 +9,17 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = commands::Cli::parse();
+    let cli = match commands::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Usage errors are invalid input (exit 5), not clap's default 2, which we reserve for
+            // "tracking table absent"; --help and --version exit 0.
+            let _ = e.print();
+            let code =
+                if e.use_stderr() { confiture_engine::ExitCode::Config } else { confiture_engine::ExitCode::Success };
+            return ExitCode::from(code.code());
+        }
+    };
     render::init_logging(cli.global.verbose, cli.global.quiet);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,

@@ -11,9 +11,19 @@ use confiture_engine::report::{PlanReport, RunReport, RunStatus, StageStatus};
 use confiture_engine::run::Progress;
 use tokio_util::sync::CancellationToken;
 
-/// Whether to colour output on stderr (`NO_COLOR` set to anything non-empty turns it off).
+/// Whether to colour output on stderr: never with `NO_COLOR` (any non-empty value), always with
+/// `CLICOLOR_FORCE`, else when stderr is a terminal.
 pub fn color() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stderr().is_terminal()
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
+    if set("NO_COLOR") {
+        return false;
+    }
+    set("CLICOLOR_FORCE") || std::io::stderr().is_terminal()
+}
+
+/// Print `error: message` on stderr (the prefix in red when colouring).
+pub fn error(message: impl std::fmt::Display) {
+    eprintln!("{}: {message}", paint("error", "1;31"));
 }
 
 fn paint(text: &str, code: &str) -> String {
@@ -52,7 +62,7 @@ pub fn eprint_diagnostics(diagnostics: &Diagnostics) {
         if d.source.as_ref().is_some_and(|s| !s.text.is_empty()) {
             eprintln!("{}", d.render(&h));
         } else {
-            eprintln!("error[{}]: {}", d.code, d.message);
+            eprintln!("{}: {}", paint(&format!("error[{}]", d.code), "1;31"), d.message);
             if let Some(help) = &d.help {
                 eprintln!("  help: {help}");
             }
@@ -63,7 +73,7 @@ pub fn eprint_diagnostics(diagnostics: &Diagnostics) {
 pub fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
         Ok(s) => println!("{s}"),
-        Err(e) => eprintln!("error: cannot serialize the report: {e}"),
+        Err(e) => error(format!("cannot serialize the report: {e}")),
     }
 }
 

@@ -70,6 +70,8 @@ pub struct Diagnostic {
     pub span: SourceSpan,
     pub label: String,
     pub help: Option<String>,
+    /// Further spans in the same source, with their labels (e.g. "first declared here").
+    pub also: Vec<(SourceSpan, String)>,
 }
 
 impl Diagnostic {
@@ -82,6 +84,7 @@ impl Diagnostic {
             span,
             label: "here".into(),
             help: None,
+            also: Vec::new(),
         }
     }
 
@@ -96,6 +99,11 @@ impl Diagnostic {
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
+        self
+    }
+
+    pub fn with_also(mut self, span: SourceSpan, label: impl Into<String>) -> Self {
+        self.also.push((span, label.into()));
         self
     }
 
@@ -154,7 +162,9 @@ impl miette::Diagnostic for Diagnostic {
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {
         self.source.as_ref()?;
-        Some(Box::new(std::iter::once(LabeledSpan::new_with_span(Some(self.label.clone()), self.span))))
+        let main = LabeledSpan::new_with_span(Some(self.label.clone()), self.span);
+        let also = self.also.iter().map(|(span, label)| LabeledSpan::new_with_span(Some(label.clone()), *span));
+        Some(Box::new(std::iter::once(main).chain(also)))
     }
 }
 

@@ -202,7 +202,11 @@ fn decode_project(nodes: &[Node], project: &mut Project, file: &Path, d: &mut Di
                     format!("unknown node `{other}` in confiture.kdl"),
                 )
                 .with_label("not known here")
-                .with_help(decode::one_of("nodes", &["project", "environment"], other)),
+                .with_help(decode::one_of(
+                    "nodes allowed in confiture.kdl",
+                    &["project", "environment"],
+                    other,
+                )),
             ),
         }
     }

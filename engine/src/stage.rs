@@ -133,7 +133,7 @@ impl ConfigureCx<'_> {
                         .with_help(if known.is_empty() {
                             format!("declare it at the top level: `database \"{name}\" url=\"…\"` or `ephemeral=#true`")
                         } else {
-                            crate::pipeline::decode::one_of("databases", &known, name)
+                            crate::pipeline::decode::one_of("declared databases", &known, name)
                         }),
                 );
                 None
@@ -155,7 +155,7 @@ impl ConfigureCx<'_> {
                         .with_help(if known.is_empty() {
                             "declare environments in confiture.kdl (`confiture init` writes one)".to_string()
                         } else {
-                            crate::pipeline::decode::one_of("environments", &known, &name)
+                            crate::pipeline::decode::one_of("known environments", &known, &name)
                         }),
                 );
                 None

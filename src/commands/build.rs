@@ -58,29 +58,25 @@ pub async fn build(args: BuildArgs, quiet: bool) -> ExitCode {
             return ExitCode::Config;
         }
     };
-    let env = match &args.env {
-        Some(name) => Some(name.clone()),
-        None if args.database_url.is_some() => None,
-        None => {
-            let names = project.environment_names();
-            eprintln!(
-                "error: which environment? pass --env NAME{}",
-                if names.is_empty() {
-                    " (or --database-url DSN; no environments are declared)".to_string()
-                } else {
-                    format!(" (declared: {})", names.join(", "))
-                }
-            );
-            return ExitCode::Config;
-        }
-    };
     let fallback_url = || {
         ["CONFITURE_DATABASE_URL", "DATABASE_URL"]
             .iter()
             .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()).map(|s| (*v, s)))
     };
+    if args.env.is_none() && args.database_url.is_none() && fallback_url().is_none() {
+        let names = project.environment_names();
+        crate::render::error(format!(
+            "which environment? pass --env NAME{}",
+            if names.is_empty() {
+                " or --database-url DSN (no environments are declared)".to_string()
+            } else {
+                format!(" (declared: {})", names.join(", "))
+            }
+        ));
+        return ExitCode::Config;
+    }
     let env_has_database =
-        env.as_ref().and_then(|name| project.environment(name).ok()).is_some_and(|e| e.database.is_some());
+        args.env.as_ref().and_then(|name| project.environment(name).ok()).is_some_and(|e| e.database.is_some());
     let url = match (&args.database_url, env_has_database) {
         (Some(url), _) => Some(url.clone()),
         (None, true) => None,
@@ -92,15 +88,15 @@ pub async fn build(args: BuildArgs, quiet: bool) -> ExitCode {
     if let Some(url) = &url
         && !confiture_engine::stage::looks_like_dsn(url)
     {
-        eprintln!(
-            "error: `{}` is not a connection string (postgresql://… or key=value)",
+        crate::render::error(format!(
+            "`{}` is not a connection string (postgresql://… or key=value)",
             confiture_engine::pg::dsn::redact(url)
-        );
+        ));
         return ExitCode::Config;
     }
 
     let mut stage = Node::synthetic("stage").arg("build").prop("uses", "build");
-    if let Some(env) = env {
+    if let Some(env) = &args.env {
         stage = stage.child(Node::synthetic("env").arg(env));
     }
     if let Some(url) = url {

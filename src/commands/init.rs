@@ -25,7 +25,7 @@ pub fn init(args: InitArgs) -> ExitCode {
     let files = match confiture_engine::scaffold::init(&args.dir, &name) {
         Ok(files) => files,
         Err(e) => {
-            eprintln!("error: cannot create the project in {}: {e}", args.dir.display());
+            crate::render::error(format!("cannot create the project in {}: {e}", args.dir.display()));
             return ExitCode::Build;
         }
     };

@@ -9,13 +9,29 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use confiture_engine::ExitCode;
 
-const EXIT_CODES: &str = "\
-Exit codes:
+macro_rules! exit_codes {
+    () => {
+        "Exit codes (docs/exit-codes.md):
   0  success                      5  invalid configuration or input
   1  findings or a failed step    6  lock held by another process
   2  tracking table absent        7  drift or preflight findings
   3  connection failed            8  irreversible rollback
-  4  schema/build error         130  interrupted (Ctrl-C)";
+  4  schema/build error         130  interrupted (Ctrl-C)"
+    };
+}
+
+macro_rules! top_help {
+    () => {
+        "Examples:
+  confiture init shop                      start a project in ./shop
+  confiture build --env test               build the test environment's database
+  confiture run pipelines/release.kdl      run a pipeline
+  confiture check pipelines/release.kdl    validate it without touching a database
+
+Environment: DATABASE_URL and CONFITURE_DATABASE_URL name a default database; PG* variables fill in
+connection parameters as for psql; NO_COLOR turns colours off; RUST_LOG sets log filters."
+    };
+}
 
 /// PostgreSQL schema lifecycle as pipelines.
 #[derive(Parser, Debug)]
@@ -27,15 +43,8 @@ Exit codes:
                   stages (build, …) form a graph: independent stages run concurrently, dependents wait.\n\n\
                   The DDL files in db/schema/ are the source of truth; environments in confiture.kdl say \
                   where each database lives.",
-    after_help = "Examples:
-  confiture init shop                      start a project in ./shop
-  confiture build --env test               build the test environment's database
-  confiture run pipelines/release.kdl      run a pipeline
-  confiture check pipelines/release.kdl    validate it without touching a database
-
-Environment: DATABASE_URL and CONFITURE_DATABASE_URL name a default database; PG* variables fill in
-connection parameters as for psql; NO_COLOR turns colours off; RUST_LOG sets log filters.",
-    after_long_help = EXIT_CODES,
+    after_help = top_help!(),
+    after_long_help = concat!(top_help!(), "\n\n", exit_codes!()),
     propagate_version = true
 )]
 pub struct Cli {

@@ -76,7 +76,7 @@ fn load(file: &PipelineFile) -> Result<Pipeline, Diagnostics> {
 fn report_diagnostics(diagnostics: &Diagnostics, file: &std::path::Path) -> ExitCode {
     render::eprint_diagnostics(diagnostics);
     let n = diagnostics.iter().filter(|d| d.severity == confiture_engine::diag::Severity::Error).count();
-    eprintln!("error: {} in {}", plural(n, "problem"), file.display());
+    render::error(format!("{} in {}", plural(n, "problem"), file.display()));
     ExitCode::Config
 }
 
@@ -95,11 +95,11 @@ pub async fn run(args: RunArgs, quiet: bool) -> ExitCode {
 /// Run a loaded pipeline and print its report; shared by `run` and the single-stage commands.
 pub async fn execute(pipeline: Pipeline, jobs: Option<usize>, format: Format, quiet: bool) -> ExitCode {
     if let Some(hook) = pipeline.hooks.first() {
-        eprintln!(
-            "error: {}: hook `{}` is declared, but this version of confiture cannot run hooks yet; remove it or run \
+        render::error(format!(
+            "{}: hook `{}` is declared, but this version of confiture cannot run hooks yet; remove it or run \
              a version with hook support (a hook that silently did not run could let through what it should stop)",
             pipeline.source.name, hook.name
-        );
+        ));
         return ExitCode::Config;
     }
     let cancel = render::cancel_on_signals();

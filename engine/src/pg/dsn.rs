@@ -363,7 +363,18 @@ impl fmt::Display for ConnInfo {
         }
         let mut sep = '?';
         for (k, v) in &self.params {
-            if matches!(k.as_str(), "user" | "password" | "host" | "hostaddr" | "port" | "dbname") {
+            if matches!(
+                k.as_str(),
+                "user"
+                    | "password"
+                    | "host"
+                    | "hostaddr"
+                    | "port"
+                    | "dbname"
+                    | "application_name"
+                    | "fallback_application_name"
+                    | "passfile"
+            ) {
                 continue;
             }
             write!(f, "{sep}{k}={}", utf8_percent_encode(v, URL_PART))?;

@@ -87,7 +87,11 @@ impl Cluster {
         let run_as = run_as_user()?;
         let base = std::env::var_os("CONFITURE_EPHEMERAL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
         sweep_stale(&base);
-        let dir = tempfile::Builder::new().prefix(DIR_PREFIX).tempdir_in(&base)?.keep();
+        let dir = tempfile::Builder::new()
+            .prefix(DIR_PREFIX)
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
+            .tempdir_in(&base)?
+            .keep();
         let result = Self::start_in(&dir, &bindir, run_as.as_ref(), options);
         match result {
             Ok(cluster) => {

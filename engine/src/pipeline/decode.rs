@@ -164,7 +164,7 @@ impl<'a> Fields<'a> {
                         format!("unknown property `{}` on {}", p.key, self.context),
                     )
                     .with_label("not known here")
-                    .with_help(one_of("properties", &self.known_props, &p.key)),
+                    .with_help(one_of("properties allowed here", &self.known_props, &p.key)),
                 );
             }
         }
@@ -177,7 +177,7 @@ impl<'a> Fields<'a> {
                         format!("unknown node `{}` in {}", c.name, self.context),
                     )
                     .with_label("not known here")
-                    .with_help(one_of("children", &self.known_children, &c.name)),
+                    .with_help(one_of("children allowed here", &self.known_children, &c.name)),
                 );
             }
         }
@@ -205,12 +205,12 @@ pub fn one_of(what: &str, known: &[&str], got: &str) -> String {
     known.sort_unstable();
     known.dedup();
     if known.is_empty() {
-        return format!("no {what} are allowed here");
+        return "nothing is allowed here".to_string();
     }
     let list = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
     match closest(got, &known) {
-        Some(best) => format!("did you mean `{best}`? {what} allowed here: {list}"),
-        None => format!("{what} allowed here: {list}"),
+        Some(best) => format!("did you mean `{best}`? {what}: {list}"),
+        None => format!("{what}: {list}"),
     }
 }
 
@@ -263,6 +263,7 @@ fn wrong_type(entry: &Entry, expected: &str) -> Diagnostic {
 /// A string value.
 pub fn text<'a>(entry: &'a Entry, d: &mut Diagnostics) -> Option<&'a Text> {
     match &entry.value {
+        Value::Text(t) if t.broken => None,
         Value::Text(t) => Some(t),
         _ => {
             d.push(wrong_type(entry, "a string"));

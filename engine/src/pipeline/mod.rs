@@ -315,7 +315,7 @@ fn assemble(
                         format!("stage `{}` needs `{dep}`, which does not exist", s.name),
                     )
                     .with_label("no such stage")
-                    .with_help(decode::one_of("stages", &stage_names, dep)),
+                    .with_help(decode::one_of("known stages", &stage_names, dep)),
                 ),
             }
         }
@@ -349,7 +349,7 @@ fn assemble(
             d.push(
                 Diagnostic::error("pipeline::unknown-stage-type", *uses_span, format!("unknown stage type `{uses}`"))
                     .with_label("not a stage type")
-                    .with_help(decode::one_of("stage types", &registry.names(), uses)),
+                    .with_help(decode::one_of("known stage types", &registry.names(), uses)),
             );
             continue;
         };
@@ -368,12 +368,15 @@ fn assemble(
         }
     }
 
-    let hooks = hook_nodes.iter().filter_map(|n| decode_hook(n, &stage_names, &database_names, d)).collect::<Vec<_>>();
-    let mut hook_names: HashMap<&str, SourceSpan> = HashMap::new();
-    for (h, n) in hooks.iter().zip(&hook_nodes) {
-        if let Some(prev) = hook_names.insert(&h.name, h.span) {
-            d.push(duplicate("hook", &h.name, n.args.first().map_or(n.name_span, |a| a.span), prev));
+    let mut hooks: Vec<HookDecl> = Vec::new();
+    let mut hook_spans: HashMap<String, SourceSpan> = HashMap::new();
+    for n in &hook_nodes {
+        let Some(hook) = decode_hook(n, &stage_names, &database_names, d) else { continue };
+        let span = n.args.first().map_or(n.name_span, |a| a.span);
+        if let Some(prev) = hook_spans.insert(hook.name.clone(), span) {
+            d.push(duplicate("hook", &hook.name, span, prev));
         }
+        hooks.push(hook);
     }
 
     if d.has_errors() || stages.len() != raw_stages.len() {
@@ -394,9 +397,9 @@ fn assemble(
 }
 
 fn duplicate(what: &str, name: &str, span: SourceSpan, first: SourceSpan) -> Diagnostic {
-    let _ = first;
     Diagnostic::error("pipeline::duplicate-name", span, format!("{what} `{name}` is declared twice"))
         .with_label("declared again here")
+        .with_also(first, "first declared here")
         .with_help(format!("give each {what} a distinct name"))
 }
 
@@ -503,7 +506,7 @@ fn check_stage_refs(n: &Node, me: usize, stages: &[RawStage<'_>], dag: &Dag, reg
                         format!("`stages.{}` names no stage", r.stage),
                     )
                     .with_label("no such stage")
-                    .with_help(decode::one_of("stages", &names, &r.stage)),
+                    .with_help(decode::one_of("known stages", &names, &r.stage)),
                 );
                 continue;
             };
@@ -531,7 +534,7 @@ fn check_stage_refs(n: &Node, me: usize, stages: &[RawStage<'_>], dag: &Dag, reg
                         format!("stage `{}` has no output `{out}`", r.stage),
                     )
                     .with_label("unknown output")
-                    .with_help(decode::one_of("outputs", known, out)),
+                    .with_help(decode::one_of("its outputs", known, out)),
                 ),
                 _ => {}
             }
@@ -561,7 +564,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
                 d.push(
                     Diagnostic::error("pipeline::unknown-event", e.span, format!("unknown hook event `{ev}`"))
                         .with_label("not an event")
-                        .with_help(decode::one_of("events", HOOK_EVENTS, &ev)),
+                        .with_help(decode::one_of("hook events", HOOK_EVENTS, &ev)),
                 );
                 None
             }
@@ -570,7 +573,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
             d.push(
                 Diagnostic::error("pipeline::missing-property", n.name_span, "a hook needs `on=EVENT`")
                     .with_label("no event")
-                    .with_help(decode::one_of("events", HOOK_EVENTS, "")),
+                    .with_help(decode::one_of("hook events", HOOK_EVENTS, "")),
             );
             None
         }
@@ -601,7 +604,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
                         format!("hook filters on stage `{s}`, which does not exist"),
                     )
                     .with_label("no such stage")
-                    .with_help(decode::one_of("stages", stages, s)),
+                    .with_help(decode::one_of("known stages", stages, s)),
                 );
             }
             ok
@@ -616,7 +619,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
                 d.push(
                     Diagnostic::error("pipeline::unknown-database", e.span, format!("no database named `{s}`"))
                         .with_label("not declared")
-                        .with_help(decode::one_of("databases", &known, s)),
+                        .with_help(decode::one_of("declared databases", &known, s)),
                 );
             }
             ok
@@ -636,5 +639,17 @@ impl Pipeline {
     /// The declared databases as the runtime needs them.
     pub fn database_specs(&self) -> BTreeMap<String, DatabaseSpec> {
         self.databases.iter().map(|d| (d.name.clone(), d.spec.clone())).collect()
+    }
+}
+
+impl std::fmt::Debug for Pipeline {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pipeline")
+            .field("name", &self.name)
+            .field("file", &self.source.name)
+            .field("stages", &self.stages.iter().map(|s| (&s.name, &s.uses)).collect::<Vec<_>>())
+            .field("databases", &self.databases)
+            .field("hooks", &self.hooks)
+            .finish()
     }
 }

@@ -64,13 +64,15 @@ pub struct Text {
     pub rendered: Option<String>,
     pub stage_refs: Vec<StageRef>,
     pub span: SourceSpan,
+    /// The template failed to render (already reported): decoders treat the value as absent.
+    pub broken: bool,
 }
 
 impl Text {
     /// A text with no template in it (for nodes built in code, e.g. by `confiture build`).
     pub fn literal(value: impl Into<String>) -> Self {
         let raw = value.into();
-        Text { rendered: Some(raw.clone()), raw, stage_refs: Vec::new(), span: SourceSpan::from(0..0) }
+        Text { rendered: Some(raw.clone()), raw, stage_refs: Vec::new(), span: SourceSpan::from(0..0), broken: false }
     }
 
     /// The rendered value, or the raw template when it is deferred.
@@ -123,7 +125,10 @@ pub fn parse(source: &SourceFile, templates: &Templates, diags: &mut Diagnostics
     let doc = match kdl::KdlDocument::parse_v2(&source.text) {
         Ok(doc) => doc,
         Err(err) => {
-            for d in err.diagnostics {
+            // One mistake often yields a cascade (an unterminated string, then the block it left
+            // open); the innermost diagnostic is the cause, so report that one.
+            let innermost = err.diagnostics.into_iter().max_by_key(|d| d.span.offset());
+            if let Some(d) = innermost {
                 let message = d.message.unwrap_or_else(|| "invalid KDL".into());
                 let mut diag = Diagnostic::error("kdl::syntax", d.span, message)
                     .with_label(d.label.unwrap_or_else(|| "here".into()));
@@ -191,18 +196,20 @@ pub fn template_text(
     templates: &Templates,
     diags: &mut Diagnostics,
 ) -> Text {
-    let mut text = Text { raw: raw.to_string(), rendered: None, stage_refs: Vec::new(), span };
+    let mut text = Text { raw: raw.to_string(), rendered: None, stage_refs: Vec::new(), span, broken: false };
     let analysis = match templates.analyze(raw) {
         Ok(a) => a,
         Err(e) => {
             diags.push(template_diagnostic(&e, raw, span, source));
             text.rendered = Some(raw.to_string());
+            text.broken = true;
             return text;
         }
     };
     if analysis.is_deferred() {
         if let Err(e) = templates.render_with_placeholders(raw, &analysis.stage_refs) {
             diags.push(template_diagnostic(&e, raw, span, source));
+            text.broken = true;
         }
         text.stage_refs = analysis.stage_refs;
         return text;
@@ -212,6 +219,7 @@ pub fn template_text(
         Err(e) => {
             diags.push(template_diagnostic(&e, raw, span, source));
             text.rendered = Some(raw.to_string());
+            text.broken = true;
         }
     }
     text

@@ -320,6 +320,10 @@ async fn connect_maintenance(target: &ConnInfo) -> Result<Session, StageError> {
         {
             Ok(pg::connect(&target.with_dbname("template1"), "confiture build").await?)
         }
+        // Name the database the user asked for, not the maintenance database we tried.
+        Err(pg::PgError::Connect { source, .. }) => {
+            Err(pg::PgError::Connect { target: target.to_string(), source }.into())
+        }
         Err(e) => Err(e.into()),
     }
 }

@@ -3,13 +3,14 @@
 //! same server is a `CREATE DATABASE … TEMPLATE`, which takes milliseconds.
 //!
 //! Templates are marked `IS_TEMPLATE` and `ALLOW_CONNECTIONS false` (a session connected to a
-//! template would block copies), carry a comment saying what they are, and only the
-//! [`KEEP`] most recent are kept.
+//! template would block copies) and carry a JSON comment saying what they are and which database
+//! they were built for; per target database, only the [`KEEP`] most recent are kept, so projects
+//! sharing a server do not evict each other's templates.
 
 use confiture_engine::pg::{PgError, Session, quote_ident, quote_literal};
 
-/// How many templates to keep per server.
-pub const KEEP: usize = 5;
+/// How many templates to keep per target database.
+pub const KEEP: usize = 3;
 const PREFIX: &str = "confiture_tpl_";
 
 pub fn template_name(hash: &str) -> String {
@@ -44,6 +45,7 @@ pub async fn store(session: &Session, source: &str, hash: &str) -> Result<(), Pg
     let comment = serde_json::json!({
         "created_by": "confiture build",
         "schema_hash": hash,
+        "target": source,
         "created_at": confiture_engine::report::now_rfc3339(),
     });
     let sql = format!(
@@ -55,16 +57,21 @@ pub async fn store(session: &Session, source: &str, hash: &str) -> Result<(), Pg
         let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(&name))).await;
         return Err(e.into());
     }
-    prune(session).await
+    prune(session, source).await
 }
 
-/// Drop all but the [`KEEP`] newest templates.
-pub async fn prune(session: &Session) -> Result<(), PgError> {
+/// Drop all but the [`KEEP`] newest templates built for `target`.
+pub async fn prune(session: &Session, target: &str) -> Result<(), PgError> {
     let rows = session
         .client()
         .query(
-            "SELECT datname FROM pg_database WHERE datistemplate AND datname LIKE $1 ORDER BY oid DESC OFFSET $2",
-            &[&format!("{}%", PREFIX.replace('_', "\\_")), &(KEEP as i64)],
+            "SELECT datname FROM (
+                 SELECT oid, datname, shobj_description(oid, 'pg_database') AS note
+                 FROM pg_database WHERE datistemplate AND datname LIKE $1
+             ) t
+             WHERE CASE WHEN note LIKE '{%' THEN note::jsonb ->> 'target' END = $2
+             ORDER BY oid DESC OFFSET $3",
+            &[&format!("{}%", PREFIX.replace('_', "\\_")), &target, &(KEEP as i64)],
         )
         .await?;
     for row in rows {

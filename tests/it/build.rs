@@ -1,0 +1,281 @@
+//! The `build` stage and `confiture build`, against the test server.
+
+use crate::support::{Project, assert_valid, database_exists, fresh_name, project_with_env, query, scalar, url};
+
+/// A schema whose order matters: 10_orders.sql needs 2_customers.sql (natural order, not
+/// lexicographic), and 20_views needs both.
+fn write_schema(p: &Project, tag: &str) {
+    p.write("db/schema/00_common/1_types.sql", &format!("-- {tag}\nCREATE TYPE status AS ENUM ('new', 'done');\n"))
+        .write("db/schema/10_tables/2_customers.sql", "CREATE TABLE customers (id bigint PRIMARY KEY, name text NOT NULL);\n")
+        .write(
+            "db/schema/10_tables/10_orders.sql",
+            "CREATE TABLE orders (\n    id bigint PRIMARY KEY,\n    customer_id bigint REFERENCES customers (id),\n    status status NOT NULL DEFAULT 'new'\n);\n",
+        )
+        .write("db/schema/20_views/open_orders.sql", "CREATE VIEW open_orders AS\n  SELECT o.id, c.name FROM orders o JOIN customers c ON c.id = o.customer_id\n  WHERE o.status = 'new';\n")
+        .write("db/seeds/common/1_customers.sql", "INSERT INTO customers VALUES (1, 'common');\n")
+        .write("db/seeds/dev/1_orders.sql", "INSERT INTO orders (id, customer_id) VALUES (1, 1);\n")
+        .write("db/seeds/other/1_ignored.sql", "this is not even SQL;\n");
+}
+
+#[test]
+fn builds_in_natural_order_with_seeds_and_reports() {
+    let db = fresh_name("order");
+    let p = project_with_env(&db);
+    write_schema(&p, "order");
+    let out = p.run(&["build", "--env", "dev", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_valid("run-report.json", &v);
+    let outputs = &v["stages"][0]["outputs"];
+    assert_eq!(outputs["database"], db.as_str());
+    assert_eq!(outputs["files"], 6);
+    assert_eq!(outputs["statements"], 6);
+    assert_eq!(outputs["cache_hit"], false);
+    assert_eq!(outputs["hash"].as_str().unwrap().len(), 64);
+    let dsn = url(&db);
+    assert_eq!(scalar(&dsn, "SELECT count(*) FROM open_orders").as_deref(), Some("1"));
+    assert_eq!(scalar(&dsn, "SELECT name FROM customers").as_deref(), Some("common"));
+}
+
+#[test]
+fn schema_only_skips_seeds() {
+    let db = fresh_name("schema_only");
+    let p = project_with_env(&db);
+    write_schema(&p, "schema_only");
+    let out = p.run(&["build", "--env", "dev", "--schema-only", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["stages"][0]["outputs"]["files"], 4);
+    assert_eq!(scalar(&url(&db), "SELECT count(*) FROM customers").as_deref(), Some("0"));
+}
+
+#[test]
+fn a_failing_statement_names_file_line_and_column_and_leaves_nothing() {
+    let db = fresh_name("fails");
+    let p = project_with_env(&db);
+    write_schema(&p, "fails");
+    p.write(
+        "db/schema/20_views/broken.sql",
+        "-- a view over a table that is not there\nCREATE VIEW broken AS\n  SELECT id FROM custmers;\n",
+    );
+    let out = p.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("relation \"custmers\" does not exist"), "{}", out.stderr);
+    assert!(out.stderr.contains("db/schema/20_views/broken.sql:3:18"), "{}", out.stderr);
+    assert!(!database_exists(&db), "the failed build must drop the database it created");
+
+    let json = p.run(&["build", "--env", "dev", "--format", "json"]);
+    let v = json.json();
+    assert_valid("run-report.json", &v);
+    let err = &v["stages"][0]["error"];
+    assert_eq!(err["code"], "postgres::42P01");
+    assert_eq!(err["exit_code"], 4);
+    assert_eq!(err["location"], serde_json::json!({"file": "db/schema/20_views/broken.sql", "line": 3, "column": 18}));
+    assert_eq!(err["fields"]["sqlstate"], "42P01");
+}
+
+#[test]
+fn filling_an_existing_empty_database_rolls_back_on_failure() {
+    let db = fresh_name("fill");
+    let p = project_with_env(&db);
+    write_schema(&p, "fill");
+    query(&crate::support::server().to_secret_string(), &format!("CREATE DATABASE {db}"));
+    p.write("db/seeds/dev/2_bad.sql", "INSERT INTO orders (id, customer_id) VALUES (2, 999);\n");
+    let out = p.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("violates foreign key constraint"), "{}", out.stderr);
+    assert!(out.stderr.contains("db/seeds/dev/2_bad.sql:1:1"), "{}", out.stderr);
+    assert!(database_exists(&db), "an existing database is kept");
+    let tables = scalar(&url(&db), "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'");
+    assert_eq!(tables.as_deref(), Some("0"), "the transaction left nothing behind");
+}
+
+#[test]
+fn syntax_errors_are_found_before_the_database_is_touched() {
+    let db = fresh_name("syntax");
+    let p = project_with_env(&db);
+    write_schema(&p, "syntax");
+    p.write("db/schema/10_tables/3_typo.sql", "CREATE TABLE ok (id int);\n\nCREAT TABLE typo (id int);\n");
+    let out = p.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("syntax error at or near \"CREAT\""), "{}", out.stderr);
+    assert!(out.stderr.contains("db/schema/10_tables/3_typo.sql:3:1"), "{}", out.stderr);
+    assert!(!database_exists(&db));
+}
+
+#[test]
+fn errors_inside_function_bodies_point_into_the_body() {
+    let db = fresh_name("plpgsql");
+    let p = project_with_env(&db);
+    p.write(
+        "db/schema/f.sql",
+        "CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $$\nBEGIN\n  RETURN nosuchvar + 1;\nEND;\n$$;\nSELECT f();\n",
+    );
+    let out = p.run(&["build", "--env", "dev", "--format", "json"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    let err = &out.json()["stages"][0]["error"];
+    assert_eq!(err["location"]["file"], "db/schema/f.sql");
+    assert!(err["message"].as_str().unwrap().contains("nosuchvar"), "{err}");
+}
+
+#[test]
+fn unchanged_schema_comes_from_the_template_cache() {
+    let db = fresh_name("cache");
+    let p = project_with_env(&db);
+    write_schema(&p, &db);
+    let first = p.run(&["build", "--env", "dev", "--format", "json"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let hash = first.json()["stages"][0]["outputs"]["hash"].as_str().unwrap().to_string();
+    assert_eq!(first.json()["stages"][0]["outputs"]["cache_hit"], false);
+    let template = format!("confiture_tpl_{}", &hash[..16]);
+    assert!(database_exists(&template), "a template is kept after a build");
+
+    let second = p.run(&["build", "--env", "dev", "--drop-existing", "--format", "json"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(second.json()["stages"][0]["outputs"]["cache_hit"], true);
+    assert_eq!(second.json()["stages"][0]["outputs"]["hash"], hash.as_str());
+    assert_eq!(scalar(&url(&db), "SELECT count(*) FROM open_orders").as_deref(), Some("1"), "seeds come along");
+
+    p.write("db/schema/20_views/more.sql", "CREATE VIEW more AS SELECT 1 AS one;\n");
+    let changed = p.run(&["build", "--env", "dev", "--drop-existing", "--format", "json"]);
+    assert_eq!(changed.json()["stages"][0]["outputs"]["cache_hit"], false, "a changed file misses the cache");
+
+    let bypass = p.run(&["build", "--env", "dev", "--drop-existing", "--no-cache", "--format", "json"]);
+    assert_eq!(bypass.json()["stages"][0]["outputs"]["cache_hit"], false);
+}
+
+#[test]
+fn a_non_empty_database_needs_drop_existing() {
+    let db = fresh_name("nonempty");
+    let p = project_with_env(&db);
+    write_schema(&p, "nonempty");
+    query(&crate::support::server().to_secret_string(), &format!("CREATE DATABASE {db}"));
+    query(&url(&db), "CREATE TABLE precious (id int)");
+    let out = p.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("is not empty") && out.stderr.contains("table public.precious"), "{}", out.stderr);
+    assert_eq!(scalar(&url(&db), "SELECT count(*) FROM precious").as_deref(), Some("0"), "left untouched");
+    let out = p.run(&["build", "--env", "dev", "--drop-existing"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(scalar(&url(&db), "SELECT to_regclass('precious') IS NULL").as_deref(), Some("t"));
+}
+
+#[test]
+fn concurrent_index_builds_run_after_the_transaction() {
+    let db = fresh_name("concurrently");
+    let p = project_with_env(&db);
+    p.write(
+        "db/schema/t.sql",
+        "CREATE TABLE t (id int, email text);\nCREATE INDEX CONCURRENTLY t_email ON t (email);\nVACUUM t;\n",
+    );
+    let out = p.run(&["build", "--env", "dev", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["stages"][0]["outputs"]["statements"], 3);
+    let valid = scalar(&url(&db), "SELECT indisvalid FROM pg_index WHERE indexrelid = 't_email'::regclass");
+    assert_eq!(valid.as_deref(), Some("t"));
+
+    // Into an existing database, the build cannot undo them: refused before anything runs.
+    let db2 = fresh_name("concurrently_fill");
+    let p2 = project_with_env(&db2);
+    p2.write("db/schema/t.sql", "CREATE TABLE t (id int);\nCREATE INDEX CONCURRENTLY t_id ON t (id);\n");
+    query(&crate::support::server().to_secret_string(), &format!("CREATE DATABASE {db2}"));
+    let out = p2.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("cannot run in a transaction"), "{}", out.stderr);
+    assert_eq!(scalar(&url(&db2), "SELECT to_regclass('t') IS NULL").as_deref(), Some("t"));
+}
+
+#[test]
+fn transaction_control_and_cluster_commands_are_refused() {
+    for (body, what) in [
+        ("CREATE TABLE a (id int);\nCOMMIT;\n", "transaction control"),
+        ("CREATE DATABASE other;\n", "CREATE DATABASE"),
+    ] {
+        let db = fresh_name("refused");
+        let p = project_with_env(&db);
+        p.write("db/schema/a.sql", body);
+        let out = p.run(&["build", "--env", "dev"]);
+        assert_eq!(out.code, 4, "{out:?}");
+        assert!(out.stderr.contains(what) && out.stderr.contains("is not allowed"), "{}", out.stderr);
+        assert!(!database_exists(&db));
+    }
+}
+
+#[test]
+fn output_writes_the_sql_with_file_markers() {
+    let db = fresh_name("output");
+    let p = project_with_env(&db);
+    write_schema(&p, "output");
+    let out = p.run(&["build", "--env", "dev", "--output", "build/all.sql"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let sql = std::fs::read_to_string(p.file("build/all.sql")).unwrap();
+    let markers: Vec<&str> = sql.lines().filter(|l| l.starts_with("-- confiture:file ")).collect();
+    assert_eq!(
+        markers,
+        [
+            "-- confiture:file db/schema/00_common/1_types.sql",
+            "-- confiture:file db/schema/10_tables/2_customers.sql",
+            "-- confiture:file db/schema/10_tables/10_orders.sql",
+            "-- confiture:file db/schema/20_views/open_orders.sql",
+            "-- confiture:file db/seeds/common/1_customers.sql",
+            "-- confiture:file db/seeds/dev/1_orders.sql",
+        ]
+    );
+}
+
+#[test]
+fn the_hash_does_not_depend_on_where_the_project_is() {
+    let hashes: Vec<String> = (0..2)
+        .map(|i| {
+            let db = fresh_name(&format!("hash{i}"));
+            let p = project_with_env(&db);
+            write_schema(&p, "same");
+            let out = p.run(&["build", "--env", "dev", "--schema-only", "--no-cache", "--format", "json"]);
+            assert_eq!(out.code, 0, "{out:?}");
+            out.json()["stages"][0]["outputs"]["hash"].as_str().unwrap().to_string()
+        })
+        .collect();
+    assert_eq!(hashes[0], hashes[1]);
+}
+
+#[test]
+fn python_confiture_yaml_environments_work() {
+    let db = fresh_name("yaml");
+    let p = Project::new();
+    write_schema(&p, "yaml");
+    p.write("db/schema/99_legacy/old.sql", "this would fail;\n").write(
+        "db/environments/local.yaml",
+        &format!(
+            "name: local\ndatabase_url: \"{}\"\ninclude_dirs:\n  - db/schema\nexclude_dirs:\n  - db/schema/99_legacy\n",
+            url(&db)
+        ),
+    );
+    let out = p.run(&["build", "--env", "local", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["stages"][0]["outputs"]["files"], 5, "4 schema files and the common seed");
+}
+
+#[test]
+fn stage_outputs_feed_later_stages() {
+    let p = Project::new();
+    write_schema(&p, "outputs");
+    p.write("confiture.kdl", "environment \"dev\" { database ephemeral=#true; }\n").write(
+        "pipelines/two.kdl",
+        r#"
+pipeline "two"
+database "scratch" ephemeral=#true
+stage "first" uses="build" { env "dev"; database "scratch"; }
+stage "second" uses="build" needs="first" {
+    env "dev"
+    database "{{ stages.first.outputs.url }}"
+    drop-existing #true
+    output "out/{{ stages.first.outputs.hash }}.sql"
+}
+"#,
+    );
+    let out = p.run(&["run", "pipelines/two.kdl", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    let hash = v["stages"][0]["outputs"]["hash"].as_str().unwrap();
+    assert!(p.file(&format!("out/{hash}.sql")).is_file(), "the second stage rendered the first one's hash");
+    assert_eq!(v["stages"][1]["outputs"]["cache_hit"], true, "same files, same server: from the template");
+}

@@ -1,0 +1,35 @@
+//! The demo: every example pipeline loads, and the README's first command works.
+
+use std::path::Path;
+
+use crate::support::{assert_valid, confiture, run};
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+#[test]
+fn every_example_pipeline_checks() {
+    let mut n = 0;
+    for entry in std::fs::read_dir(root().join("pipelines")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "kdl") && path.file_name().is_some_and(|f| f != "confiture.kdl") {
+            let out = run(confiture().current_dir(root()).arg("check").arg(&path));
+            assert_eq!(out.code, 0, "{}: {out:?}", path.display());
+            n += 1;
+        }
+    }
+    assert!(n >= 1);
+}
+
+#[test]
+fn the_demo_release_pipeline_runs() {
+    let out = run(confiture().current_dir(root()).args(["run", "pipelines/release.kdl", "--format", "json"]));
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_valid("run-report.json", &v);
+    assert_eq!(v["status"], "succeeded");
+    let build = &v["stages"][0]["outputs"];
+    assert_eq!(build["files"], 8);
+    assert!(build["statements"].as_u64().unwrap() > 30);
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the `confiture` binary and the engine against a real PostgreSQL (one
+//! ephemeral cluster for this test binary, a fresh database per test).
+
+mod build;
+mod cli;
+mod connect;
+mod demo;
+mod ephemeral;
+mod support;
