@@ -101,11 +101,21 @@ pub fn cancel_on_signals() -> CancellationToken {
     token
 }
 
-/// Progress lines on stderr as stages start and finish.
+/// Progress lines on stderr as stages start and finish; on a terminal, also a live line with what
+/// running stages report.
 pub fn progress_observer() -> confiture_engine::run::Observer {
-    Arc::new(|p: &Progress| match p {
+    let live = std::io::stderr().is_terminal();
+    Arc::new(move |p: &Progress| match p {
         Progress::StageStarted { name, uses } => eprintln!("{} {name} ({uses})", paint("▶", "36")),
+        Progress::StageProgress { name, message } => {
+            if live {
+                eprint!("\r\x1b[2K  {name}: {message}");
+            }
+        }
         Progress::StageFinished { name, status, duration, error } => {
+            if live {
+                eprint!("\r\x1b[2K");
+            }
             let (mark, code) = status_mark(*status);
             let tail = error.map(|e| format!(": {}", first_line(e))).unwrap_or_default();
             eprintln!("{} {name} {} in {}{tail}", paint(mark, code), status_word(*status), secs(*duration));
@@ -139,28 +149,30 @@ fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-/// The text report on stdout.
+/// The text report on stdout: a line per stage, its outputs below it.
 pub fn print_run_report(report: &RunReport) {
     println!("pipeline {} ({})", report.pipeline, report.file);
     let width = report.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in &report.stages {
         let (mark, _) = status_mark(s.status);
-        let time = s.duration_ms.map(|ms| format!("{:>8.2}s", ms / 1000.0)).unwrap_or_else(|| format!("{:>9}", ""));
+        let time = s.duration_ms.map(|ms| format!("{:>7.2}s", ms / 1000.0)).unwrap_or_default();
         let detail = match (&s.error, &s.skipped_because) {
-            (Some(e), _) => format!("{}: {}", status_word(s.status), first_line(&e.message)),
-            (None, Some(why)) => format!("skipped: {why}"),
-            (None, None) => s
-                .outputs
-                .iter()
-                .map(|(k, v)| match v {
-                    serde_json::Value::String(s) => format!("{k}={s}"),
-                    serde_json::Value::Null => format!("{k}=-"),
-                    other => format!("{k}={other}"),
-                })
-                .collect::<Vec<_>>()
-                .join(" "),
+            (Some(e), _) => format!("  {}: {}", status_word(s.status), first_line(&e.message)),
+            (None, Some(why)) => format!("  skipped: {why}"),
+            (None, None) => String::new(),
         };
-        println!("  {mark} {:<width$} {time}  {detail}", s.name);
+        println!("  {mark} {:<width$} {time}{detail}", s.name);
+        if s.error.is_none() {
+            for (k, v) in &s.outputs {
+                let shown = match v {
+                    serde_json::Value::Null => continue,
+                    serde_json::Value::String(s) if k == "hash" && s.len() > 16 => format!("{}…", &s[..16]),
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                println!("      {k}: {shown}");
+            }
+        }
     }
     let verdict = match report.status {
         RunStatus::Succeeded => "succeeded",

@@ -166,6 +166,55 @@ pub struct PlanHook {
     pub database: Option<String>,
 }
 
+/// `confiture graph --format json`.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(title = "confiture stage graph")]
+pub struct GraphReport {
+    pub schema_version: u32,
+    pub pipeline: String,
+    pub file: String,
+    pub nodes: Vec<GraphNode>,
+    /// `from` must finish before `to` starts.
+    pub edges: Vec<GraphEdge>,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct GraphNode {
+    pub name: String,
+    pub uses: String,
+    pub continue_on_error: bool,
+}
+
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct GraphEdge {
+    pub from: String,
+    pub to: String,
+}
+
+impl GraphReport {
+    pub fn of(p: &crate::pipeline::Pipeline) -> GraphReport {
+        GraphReport {
+            schema_version: 1,
+            pipeline: p.name.clone(),
+            file: p.source.name.clone(),
+            nodes: p
+                .stages
+                .iter()
+                .map(|s| GraphNode {
+                    name: s.name.clone(),
+                    uses: s.uses.clone(),
+                    continue_on_error: s.continue_on_error,
+                })
+                .collect(),
+            edges: p
+                .stages
+                .iter()
+                .flat_map(|s| s.needs.iter().map(|n| GraphEdge { from: n.clone(), to: s.name.clone() }))
+                .collect(),
+        }
+    }
+}
+
 /// `confiture init --format json`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[schemars(title = "confiture init report")]
@@ -181,6 +230,7 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
         ("run-report.json", schemars::schema_for!(RunReport)),
         ("check.json", schemars::schema_for!(CheckReport)),
         ("plan.json", schemars::schema_for!(PlanReport)),
+        ("graph.json", schemars::schema_for!(GraphReport)),
         ("init.json", schemars::schema_for!(InitReport)),
     ]
 }
@@ -202,7 +252,7 @@ impl PlanReport {
             pipeline: p.name.clone(),
             file: p.source.name.clone(),
             description: p.description.clone(),
-            vars: p.vars.clone(),
+            vars: p.vars.iter().map(|(k, v)| (k.clone(), crate::pg::dsn::redact(v))).collect(),
             databases: p
                 .databases
                 .iter()

@@ -66,7 +66,7 @@ impl Databases {
 
     async fn resolve(&self, name: &str, spec: &DatabaseSpec, create: bool) -> Result<ConnInfo, PgError> {
         match spec {
-            DatabaseSpec::Url(url) => Ok(ConnInfo::parse(url)?.with_defaults()),
+            DatabaseSpec::Url(url) => Ok(ConnInfo::parse(url)?.with_defaults()?),
             DatabaseSpec::Ephemeral => {
                 let cluster = self.cluster().await?;
                 let info = cluster.conninfo(name);

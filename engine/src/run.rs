@@ -57,8 +57,21 @@ pub type Observer = Arc<dyn Fn(&Progress) + Send + Sync>;
 /// Progress events for observers.
 #[derive(Debug)]
 pub enum Progress<'a> {
-    StageStarted { name: &'a str, uses: &'a str },
-    StageFinished { name: &'a str, status: StageStatus, duration: Duration, error: Option<&'a str> },
+    StageStarted {
+        name: &'a str,
+        uses: &'a str,
+    },
+    /// A running stage says how far it is ("2000/5522 statements"); at most a few per second.
+    StageProgress {
+        name: &'a str,
+        message: &'a str,
+    },
+    StageFinished {
+        name: &'a str,
+        status: StageStatus,
+        duration: Duration,
+        error: Option<&'a str>,
+    },
 }
 
 struct Finished {
@@ -100,6 +113,8 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
     let mut running = FuturesUnordered::new();
     let mut first_failure: Option<(usize, ExitCode)> = None;
     let mut cancelled_at: Option<Instant> = None;
+    let mut launched: Vec<Option<String>> = vec![None; n];
+    let mut aborts: Vec<tokio::task::AbortHandle> = Vec::new();
 
     loop {
         while running.len() < jobs && first_failure.is_none() && !stop.is_cancelled() {
@@ -113,7 +128,9 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                 databases: databases.clone(),
                 templates: pipeline.templates.clone(),
                 stage_outputs: Arc::new(outputs_value(&done_outputs)),
+                observer: options.observer.clone(),
             };
+            launched[i] = Some(now_rfc3339());
             notify(options, &Progress::StageStarted { name: &decl.name, uses: &decl.uses });
             let stage = decl.stage.clone();
             let span = tracing::info_span!("stage", name = %decl.name);
@@ -129,6 +146,7 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                 }
                 .instrument(span),
             );
+            aborts.push(handle.abort_handle());
             running.push(async move { (i, handle.await) });
         }
         if running.is_empty() {
@@ -142,7 +160,10 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                 continue;
             }
             () = sleep_or_forever(grace_left) => {
-                tracing::warn!("stages did not stop within {:?} of cancellation; abandoning them", options.grace);
+                tracing::warn!("stages did not stop within {:?} of cancellation; aborting them", options.grace);
+                for a in &aborts {
+                    a.abort();
+                }
                 break;
             }
         };
@@ -213,15 +234,28 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
     }
 
     // Whatever did not run.
-    for r in reports.iter_mut().filter(|r| r.started_at.is_none() && r.status == StageStatus::Skipped) {
+    for r in reports.iter_mut().filter(|r| r.finished_at.is_none()) {
         r.skipped_because = Some(match (&first_failure, options.cancel.is_cancelled()) {
             (_, true) => "the run was cancelled".to_string(),
             (Some((f, _)), _) => format!("stage `{}` failed", pipeline.stages[*f].name),
             (None, false) => "a dependency did not succeed".to_string(),
         });
     }
-    for r in reports.iter_mut().filter(|r| r.started_at.is_some() && r.finished_at.is_none()) {
-        r.status = StageStatus::Cancelled;
+    // Stages aborted after the grace period: started, never finished, maybe not cleaned up.
+    for (r, at) in reports.iter_mut().zip(launched) {
+        if r.finished_at.is_none() && at.is_some() {
+            r.started_at = at;
+            r.status = StageStatus::Cancelled;
+            r.skipped_because = None;
+            r.error = Some(ErrorReport {
+                message: format!("aborted: did not stop within {:?} of cancellation", options.grace),
+                exit_code: ExitCode::Interrupted.code(),
+                code: None,
+                location: None,
+                fields: BTreeMap::new(),
+                diagnostic: None,
+            });
+        }
     }
 
     let (status, exit) = if options.cancel.is_cancelled() {

@@ -176,9 +176,17 @@ pub struct StageContext {
     pub(crate) templates: Arc<Templates>,
     /// `{name: {outputs: {…}}}` of every stage that finished before this one started.
     pub(crate) stage_outputs: Arc<minijinja::Value>,
+    pub(crate) observer: Option<crate::run::Observer>,
 }
 
 impl StageContext {
+    /// Tell the user how far the stage is (shown live on a terminal; keep it short).
+    pub fn progress(&self, message: &str) {
+        if let Some(observer) = &self.observer {
+            observer(&crate::run::Progress::StageProgress { name: &self.stage, message });
+        }
+    }
+
     /// Render a setting (deferred templates see the outputs of finished stages).
     pub fn render(&self, text: &Text) -> Result<String, StageError> {
         if let Some(s) = &text.rendered {
@@ -202,7 +210,7 @@ impl StageContext {
             DatabaseRef::Environment(env) => self.databases.environment(env, create).await,
             DatabaseRef::Dsn(text) => {
                 let dsn = self.render(text)?;
-                ConnInfo::parse(&dsn).map(ConnInfo::with_defaults).map_err(PgError::from)
+                ConnInfo::parse(&dsn).and_then(ConnInfo::with_defaults).map_err(PgError::from)
             }
         };
         result.map_err(StageError::from)

@@ -57,6 +57,22 @@ fn invalid_pipelines_report_every_problem() {
 }
 
 #[test]
+fn set_skips_rendering_the_value_it_replaces() {
+    let text = "pipeline \"t\"\nvars { url \"{{ env.SURELY_UNSET_VARIABLE_X }}\" }\nstage \"a\" uses=\"echo\" { message \"{{ vars.url }}\"; }\n";
+    assert!(load_text("t.kdl", text).is_err(), "without --set the undefined env var is an error");
+    let mut opts = options();
+    opts.set = vec![("url".into(), "given".into())];
+    let p = pipeline::load_source(
+        SourceFile::new("t.kdl", text),
+        Arc::new(Project::default()),
+        &support::registry(),
+        &opts,
+    )
+    .unwrap();
+    assert_eq!(p.stages[0].stage.settings()["message"], "given");
+}
+
+#[test]
 fn diagnostics_serialize_with_locations() {
     let err = load_text("p.kdl", "pipeline \"p\"\nstage \"a\" uses=\"nope\"\n").unwrap_err();
     let json = serde_json::to_value(err.iter().map(|d| d.to_json()).collect::<Vec<_>>()).unwrap();
@@ -82,9 +98,9 @@ stage "a" uses="echo" { message "{{ vars.greeting }} from {{ env.HOME }} in {{ p
         &opts,
     )
     .unwrap();
-    // --set overrides a var after the vars block was rendered, so `greeting` keeps "world".
+    // --set overrides a var before the block is rendered: vars built from it see the new value.
     assert_eq!(p.vars["who"], "you");
-    assert_eq!(p.stages[0].stage.settings()["message"], "hello world from /home/test in t");
+    assert_eq!(p.stages[0].stage.settings()["message"], "hello you from /home/test in t");
 }
 
 fn run(p: &Pipeline, jobs: usize) -> RunReport {

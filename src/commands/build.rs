@@ -115,12 +115,26 @@ pub async fn build(args: BuildArgs, quiet: bool) -> ExitCode {
         stage = stage.child(Node::synthetic("output").arg(absolute.display().to_string()));
     }
     let registry = confiture_plugins::registry();
-    let pipeline = match pipeline::from_nodes("build", vec![stage], project, &registry) {
+    let pipeline = match pipeline::from_nodes("build", vec![stage], project.clone(), &registry) {
         Ok(p) => p,
         Err(d) => {
             crate::render::eprint_diagnostics(&d);
             return ExitCode::Config;
         }
     };
-    super::pipeline::execute(pipeline, Some(1), args.format, quiet).await
+    let ephemeral = args.database_url.is_none()
+        && args
+            .env
+            .as_ref()
+            .and_then(|name| project.environment(name).ok())
+            .is_some_and(|e| e.database == Some(confiture_engine::project::DatabaseSpec::Ephemeral));
+    let code = super::pipeline::execute(pipeline, Some(1), args.format, quiet).await;
+    if ephemeral && code == ExitCode::Success && !quiet {
+        eprintln!(
+            "note: environment `{}` uses an ephemeral database, so it was removed when confiture exited; the build \
+             proved the schema applies",
+            args.env.as_deref().unwrap_or_default()
+        );
+    }
+    code
 }

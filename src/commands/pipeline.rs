@@ -58,6 +58,7 @@ pub struct PlanArgs {
 pub enum GraphFormat {
     Dot,
     Mermaid,
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -169,12 +170,10 @@ pub fn graph(args: GraphArgs) -> ExitCode {
         Ok(p) => p,
         Err(d) => return report_diagnostics(&d, &args.pipeline.file),
     };
-    print!(
-        "{}",
-        match args.format {
-            GraphFormat::Dot => render::dot(&pipeline),
-            GraphFormat::Mermaid => render::mermaid(&pipeline),
-        }
-    );
+    match args.format {
+        GraphFormat::Dot => print!("{}", render::dot(&pipeline)),
+        GraphFormat::Mermaid => print!("{}", render::mermaid(&pipeline)),
+        GraphFormat::Json => render::print_json(&confiture_engine::report::GraphReport::of(&pipeline)),
+    }
     ExitCode::Success
 }

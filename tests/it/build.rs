@@ -279,3 +279,36 @@ stage "second" uses="build" needs="first" {
     assert!(p.file(&format!("out/{hash}.sql")).is_file(), "the second stage rendered the first one's hash");
     assert_eq!(v["stages"][1]["outputs"]["cache_hit"], true, "same files, same server: from the template");
 }
+
+#[test]
+fn old_templates_are_pruned_per_target() {
+    let db = fresh_name("prune");
+    let p = project_with_env(&db);
+    for i in 0..5 {
+        p.write("db/schema/a.sql", &format!("CREATE TABLE a{i} (id int);\n"));
+        let out = p.run(&["build", "--env", "dev", "--drop-existing"]);
+        assert_eq!(out.code, 0, "{out:?}");
+    }
+    let sql = format!(
+        "SELECT count(*) FROM pg_database WHERE datistemplate AND shobj_description(oid, 'pg_database') LIKE '%\"target\":\"{db}\"%'"
+    );
+    assert_eq!(scalar(&crate::support::server().to_secret_string(), &sql).as_deref(), Some("3"));
+}
+
+#[test]
+fn a_planted_template_with_the_right_name_is_not_trusted() {
+    let db = fresh_name("planted");
+    let p = project_with_env(&db);
+    write_schema(&p, &db);
+    let first = p.run(&["build", "--env", "dev", "--no-cache", "--format", "json"]);
+    let hash = first.json()["stages"][0]["outputs"]["hash"].as_str().unwrap().to_string();
+    let name = format!("confiture_tpl_{}", &hash[..16]);
+    let server = crate::support::server().to_secret_string();
+    query(&server, &format!("CREATE DATABASE {name}"));
+    query(&url(&name), "CREATE TABLE planted (id int)");
+    query(&server, &format!("ALTER DATABASE {name} WITH IS_TEMPLATE true"));
+    let out = p.run(&["build", "--env", "dev", "--drop-existing", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["stages"][0]["outputs"]["cache_hit"], false);
+    assert_eq!(scalar(&url(&db), "SELECT to_regclass('planted') IS NULL").as_deref(), Some("t"));
+}

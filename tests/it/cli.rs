@@ -111,6 +111,9 @@ fn graph_prints_dot_and_mermaid() {
     insta::assert_snapshot!("graph_dot", dot.stdout);
     let mermaid = p.run(&["graph", "pipelines/ship.kdl", "--format", "mermaid"]);
     insta::assert_snapshot!("graph_mermaid", mermaid.stdout);
+    let json = p.run(&["graph", "pipelines/ship.kdl", "--format", "json"]).json();
+    assert_valid("graph.json", &json);
+    assert_eq!(json["edges"], serde_json::json!([{"from": "one", "to": "three"}]));
 }
 
 #[test]

@@ -33,3 +33,15 @@ fn the_demo_release_pipeline_runs() {
     assert_eq!(build["files"], 8);
     assert!(build["statements"].as_u64().unwrap() > 30);
 }
+
+#[test]
+fn ci_runs_the_readme_test_command() {
+    let readme = std::fs::read_to_string(root().join("README.md")).unwrap();
+    let block = readme.split("```sh").nth(1).unwrap().split("```").next().unwrap();
+    let commands: Vec<&str> =
+        block.lines().map(|l| l.split('#').next().unwrap().trim()).filter(|l| !l.is_empty()).collect();
+    assert_eq!(commands.len(), 2, "the README starts with two commands: {commands:?}");
+    assert!(commands[0].contains("run pipelines/release.kdl"), "{commands:?}");
+    let ci = std::fs::read_to_string(root().join(".ci/run")).unwrap();
+    assert!(ci.lines().any(|l| l.trim().starts_with(commands[1])), ".ci/run must run `{}`", commands[1]);
+}

@@ -170,3 +170,11 @@ fn missing_binaries_say_what_to_install() {
     assert!(out.stderr.contains("apt-get install postgresql") && out.stderr.contains("DATABASE_URL"), "{}", out.stderr);
     let _ = confiture;
 }
+
+#[test]
+fn a_server_that_does_not_start_shows_its_log() {
+    let settings = vec![("shared_buffers".to_string(), "plenty".to_string())];
+    let err = Cluster::start(&ClusterOptions { settings, hba_lines: Vec::new() }).expect_err("an invalid setting");
+    let text = err.to_string();
+    assert!(text.contains("invalid value for parameter \"shared_buffers\""), "the server's own message: {text}");
+}

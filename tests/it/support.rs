@@ -101,7 +101,7 @@ pub fn url(name: &str) -> String {
 
 /// Run a query; rows of text values (NULL as None).
 pub fn query(dsn: &str, sql: &str) -> Vec<Vec<Option<String>>> {
-    let info = ConnInfo::parse(dsn).unwrap().with_defaults();
+    let info = ConnInfo::parse(dsn).and_then(ConnInfo::with_defaults).unwrap();
     block_on(async move {
         let session = confiture_engine::pg::connect(&info, "confiture-tests").await.expect("connect");
         let messages = session.client().simple_query(sql).await.expect("query");

@@ -91,7 +91,13 @@ impl ConnInfo {
         };
         for key in params.keys() {
             if !KEYWORDS.iter().any(|(k, _)| k == key) {
-                return Err(DsnError(format!("unknown connection option `{key}`")));
+                // Name the option only when it is surely a misspelt keyword: an unquoted value
+                // with a space in it (`password=a b=c`) would otherwise put part of it on screen.
+                let known: Vec<&str> = KEYWORDS.iter().map(|(k, _)| *k).collect();
+                return Err(DsnError(match crate::pipeline::decode::closest(key, &known) {
+                    Some(k) => format!("unknown connection option (did you mean `{k}`?)"),
+                    None => "unknown connection option (values with spaces must be quoted: password='a b')".into(),
+                }));
             }
         }
         let info = ConnInfo { params };
@@ -99,17 +105,12 @@ impl ConnInfo {
         Ok(info)
     }
 
-    /// Parameters from the environment only (as `psql` with no arguments).
-    pub fn from_env() -> Self {
-        let mut info = ConnInfo { params: BTreeMap::new() };
-        info.fill_from(&|k| std::env::var(k).ok());
-        info
-    }
-
-    /// Fill unset parameters from `PG*` variables, then libpq's defaults, then `~/.pgpass`.
-    pub fn with_defaults(mut self) -> Self {
+    /// Fill unset parameters from `PG*` variables, then libpq's defaults, then `~/.pgpass`, and
+    /// check the result (a bad `PGSSLMODE` is an error, as in libpq, not a silent `prefer`).
+    pub fn with_defaults(mut self) -> Result<Self, DsnError> {
         self.fill_from(&|k| std::env::var(k).ok());
-        self
+        self.validate()?;
+        Ok(self)
     }
 
     fn fill_from(&mut self, var: &dyn Fn(&str) -> Option<String>) {
@@ -131,6 +132,10 @@ impl ConnInfo {
             let user = self.params["user"].clone();
             self.params.insert("dbname".into(), user);
         }
+        if self.params.get("password").is_some_and(|p| p.is_empty()) {
+            // libpq treats an empty password as none given.
+            self.params.remove("password");
+        }
         if !self.params.contains_key("password") {
             let home = var("HOME");
             let passfile =
@@ -145,13 +150,25 @@ impl ConnInfo {
         if let Some(mode) = self.params.get("sslmode") {
             SslMode::parse(mode)?;
         }
+        if self.get("sslrootcert") == Some("system")
+            && matches!(self.get("sslmode"), Some("disable" | "allow" | "prefer" | "require"))
+        {
+            return Err(DsnError(format!(
+                "weak sslmode `{}` may not be used with sslrootcert=system (use verify-full)",
+                self.params["sslmode"]
+            )));
+        }
         for port in self.params.get("port").into_iter().flat_map(|p| p.split(',')) {
             if !port.is_empty() && port.parse::<u16>().is_err() {
-                return Err(DsnError(format!("invalid port `{port}`")));
+                return Err(DsnError("invalid port: not a number from 1 to 65535".into()));
             }
         }
-        if let Some(t) = self.params.get("connect_timeout") {
-            t.parse::<u64>().map_err(|_| DsnError(format!("invalid connect_timeout `{t}` (seconds)")))?;
+        for key in ["connect_timeout", "keepalives", "keepalives_idle", "keepalives_interval", "keepalives_count"] {
+            if let Some(t) = self.params.get(key)
+                && t.parse::<u64>().is_err()
+            {
+                return Err(DsnError(format!("invalid {key}: not a whole number")));
+            }
         }
         Ok(())
     }
@@ -182,8 +199,14 @@ impl ConnInfo {
         self.get("dbname")
     }
 
+    /// The sslmode: as given, else `verify-full` with `sslrootcert=system` (as libpq 16), else
+    /// `prefer`. Values are validated when the connection string is parsed.
     pub fn sslmode(&self) -> SslMode {
-        self.get("sslmode").and_then(|m| SslMode::parse(m).ok()).unwrap_or(SslMode::Prefer)
+        match self.get("sslmode") {
+            Some(m) => SslMode::parse(m).unwrap_or(SslMode::VerifyFull),
+            None if self.get("sslrootcert") == Some("system") => SslMode::VerifyFull,
+            None => SslMode::Prefer,
+        }
     }
 
     /// The full connection string, password included: only for handing to a connection.
@@ -277,9 +300,10 @@ impl ConnInfo {
             return None;
         }
         let content = std::fs::read_to_string(path).ok()?;
-        let host = self.get("host").unwrap_or("localhost");
+        // libpq looks up each host in turn; we connect with one password, so the first host decides.
+        let host = self.get("host").or(self.get("hostaddr")).and_then(|h| h.split(',').next()).unwrap_or("localhost");
         let host = if host.starts_with('/') { "localhost" } else { host };
-        let port = self.get("port").unwrap_or("5432");
+        let port = self.get("port").and_then(|p| p.split(',').next()).filter(|p| !p.is_empty()).unwrap_or("5432");
         let db = self.get("dbname").unwrap_or("");
         let user = self.get("user").unwrap_or("");
         content.lines().filter(|l| !l.starts_with('#')).find_map(|line| {
@@ -393,18 +417,12 @@ fn decode(part: &str, what: &str) -> Result<String, DsnError> {
 
 fn parse_url(dsn: &str) -> Result<BTreeMap<String, String>, DsnError> {
     let rest = dsn.split_once("://").map(|(_, r)| r).unwrap_or(dsn);
-    let (rest, query) = match rest.split_once('?') {
-        Some((r, q)) => (r, Some(q)),
-        None => (rest, None),
-    };
-    let (authority, path) = match rest.find('/') {
-        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
-        None => (rest, None),
-    };
     let mut params = BTreeMap::new();
-    let hosts = match authority.rfind('@') {
-        Some(at) => {
-            let userinfo = &authority[..at];
+    // As libpq: user credentials end at the first `@` before any `/` (so `?` may appear in a
+    // password, `/` and `@` must be percent-encoded).
+    let rest = match rest.find(['@', '/']) {
+        Some(at) if rest.as_bytes()[at] == b'@' => {
+            let userinfo = &rest[..at];
             match userinfo.split_once(':') {
                 Some((user, password)) => {
                     if !user.is_empty() {
@@ -417,9 +435,16 @@ fn parse_url(dsn: &str) -> Result<BTreeMap<String, String>, DsnError> {
                 }
                 None => {}
             }
-            &authority[at + 1..]
+            &rest[at + 1..]
         }
-        None => authority,
+        _ => rest,
+    };
+    let host_end = rest.find(['/', '?']).unwrap_or(rest.len());
+    let hosts = &rest[..host_end];
+    let rest = &rest[host_end..];
+    let (path, query) = match rest.split_once('?') {
+        Some((p, q)) => (p, Some(q)),
+        None => (rest, None),
     };
     if !hosts.is_empty() {
         let mut host_list = Vec::new();
@@ -433,21 +458,19 @@ fn parse_url(dsn: &str) -> Result<BTreeMap<String, String>, DsnError> {
             params.insert("host".into(), host_list.join(","));
         }
         if port_list.iter().any(|p| !p.is_empty()) {
-            for p in &port_list {
-                if !p.is_empty() && p.parse::<u16>().is_err() {
-                    return Err(DsnError(format!("invalid port `{p}` in URL")));
-                }
+            if port_list.iter().any(|p| !p.is_empty() && p.parse::<u16>().is_err()) {
+                return Err(DsnError(
+                    "invalid port in URL (a `/` or `@` in a password must be percent-encoded: %2F, %40)".into(),
+                ));
             }
             params.insert("port".into(), port_list.join(","));
         }
     }
-    if let Some(db) = path.filter(|p| !p.is_empty()) {
+    if let Some(db) = path.strip_prefix('/').filter(|p| !p.is_empty()) {
         params.insert("dbname".into(), decode(db, "database name")?);
     }
     for pair in query.into_iter().flat_map(|q| q.split('&')).filter(|p| !p.is_empty()) {
-        let (k, v) = pair.split_once('=').ok_or_else(|| {
-            DsnError(format!("URL parameter `{}` has no value", pair.split('=').next().unwrap_or("")))
-        })?;
+        let (k, v) = pair.split_once('=').ok_or_else(|| DsnError("a URL parameter has no `=value`".into()))?;
         let key = decode(k, "parameter name")?;
         let key = if key == "ssl" && v == "true" { "sslmode".to_string() } else { key };
         let value = if key == "sslmode" && v == "true" { "require".to_string() } else { decode(v, "parameter")? };
@@ -492,7 +515,10 @@ fn parse_key_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError> {
             chars.next();
         }
         if chars.next() != Some('=') {
-            return Err(DsnError(format!("missing `=` after `{key}` (write key=value pairs or a postgresql:// URL)")));
+            return Err(DsnError(
+                "expected key=value pairs or a postgresql:// URL (values with spaces must be quoted: password='a b')"
+                    .into(),
+            ));
         }
         while chars.peek().is_some_and(|c| c.is_whitespace()) {
             chars.next();
@@ -512,7 +538,7 @@ fn parse_key_values(dsn: &str) -> Result<BTreeMap<String, String>, DsnError> {
                 }
             }
             if !closed {
-                return Err(DsnError(format!("unterminated quoted value for `{key}`")));
+                return Err(DsnError(format!("the quoted value of `{key}` has no closing quote")));
             }
         } else {
             while let Some(&c) = chars.peek() {
@@ -623,6 +649,8 @@ mod tests {
             ),
             ("postgresql://%2Fvar%2Frun%2Fpostgresql/app", &[("dbname", "app"), ("host", "/var/run/postgresql")]),
             ("postgresql://[::1]:5433/x", &[("dbname", "x"), ("host", "::1"), ("port", "5433")]),
+            ("postgresql://u:pa?ss@h/db", &[("dbname", "db"), ("host", "h"), ("password", "pa?ss"), ("user", "u")]),
+            ("postgresql://h?sslmode=disable", &[("host", "h"), ("sslmode", "disable")]),
             ("postgresql://a:1,b:2/x", &[("dbname", "x"), ("host", "a,b"), ("port", "1,2")]),
             ("postgresql:///app?host=/tmp", &[("dbname", "app"), ("host", "/tmp")]),
             ("host=localhost port=5432 dbname=app", &[("dbname", "app"), ("host", "localhost"), ("port", "5432")]),
@@ -640,10 +668,15 @@ mod tests {
     fn rejects_bad_input_without_echoing_passwords() {
         let cases = [
             ("postgresql://u:hunter2@h:99999/db", "invalid port"),
-            ("host=x bogus=1", "unknown connection option `bogus`"),
+            ("postgresql://alice:hunter/2@db/app", "percent-encoded"),
+            ("host=x bogus=1", "unknown connection option"),
+            ("host=x sslmod=require", "did you mean `sslmode`?"),
+            ("password=a hunter2=c", "values with spaces must be quoted"),
+            ("password=my hunter2 dbname=x", "values with spaces must be quoted"),
             ("host=x sslmode=maybe", "invalid sslmode"),
-            ("host", "missing `=`"),
-            ("password='hunter2", "unterminated"),
+            ("host", "expected key=value"),
+            ("password='hunter2", "no closing quote"),
+            ("host=h sslrootcert=system sslmode=require", "weak sslmode"),
         ];
         for (dsn, want) in cases {
             let err = ConnInfo::parse(dsn).unwrap_err().to_string();

@@ -86,7 +86,7 @@ impl Cluster {
         let bindir = find_bindir().ok_or(EphemeralError::NoBinaries)?;
         let run_as = run_as_user()?;
         let base = std::env::var_os("CONFITURE_EPHEMERAL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-        sweep_stale(&base);
+        sweep_stale(&base, run_as.as_ref());
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
             .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
@@ -167,6 +167,10 @@ impl Cluster {
                 ("logging_collector", "off"),
                 ("log_min_messages", "warning"),
                 ("max_wal_size", "1GB"),
+                // Nothing replicates from a throwaway cluster: skip WAL for relations created
+                // and filled in one transaction (a build).
+                ("wal_level", "minimal"),
+                ("max_wal_senders", "0"),
             ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -188,7 +192,7 @@ impl Cluster {
             unsafe {
                 cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Some(Signal::SIGQUIT)).map_err(std::io::Error::from));
             }
-            let keeper = spawn_keeper(cmd, dir.to_path_buf())?;
+            let keeper = spawn_keeper(cmd)?;
             match wait_ready(&data, &keeper.1, Duration::from_secs(60)) {
                 Ok(()) => {
                     return Ok(Cluster {
@@ -203,7 +207,9 @@ impl Cluster {
                     let k = keeper.0;
                     let _ = k.stop.send(());
                     let _ = k.thread.join();
+                    // The keeper only stops the server; the files stay for the log and a retry.
                     last_log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                    let _ = std::fs::remove_file(data.join("postmaster.pid"));
                     if !last_log.contains("could not bind") && !last_log.contains("Address already in use") {
                         break;
                     }
@@ -262,6 +268,9 @@ impl Cluster {
         if let Some(k) = keeper {
             let _ = k.stop.send(());
             let _ = k.thread.join();
+            if let Err(e) = std::fs::remove_dir_all(&self.dir) {
+                tracing::warn!("could not remove {}: {e}", self.dir.display());
+            }
         }
     }
 }
@@ -275,7 +284,7 @@ impl Drop for Cluster {
 /// The keeper thread owns the server process for its whole life: PR_SET_PDEATHSIG fires when the
 /// *thread* that forked the child exits, so the fork must happen on a thread that lives exactly as
 /// long as the cluster.
-fn spawn_keeper(mut cmd: Command, dir: PathBuf) -> Result<(Keeper, mpsc::Receiver<()>), EphemeralError> {
+fn spawn_keeper(mut cmd: Command) -> Result<(Keeper, mpsc::Receiver<()>), EphemeralError> {
     let (stop_tx, stop_rx) = mpsc::channel::<()>();
     let (started_tx, started_rx) = mpsc::channel::<std::io::Result<u32>>();
     let (exited_tx, exited_rx) = mpsc::channel::<()>();
@@ -287,7 +296,6 @@ fn spawn_keeper(mut cmd: Command, dir: PathBuf) -> Result<(Keeper, mpsc::Receive
             }
             Err(e) => {
                 let _ = started_tx.send(Err(e));
-                let _ = std::fs::remove_dir_all(&dir);
                 return;
             }
         };
@@ -297,16 +305,13 @@ fn spawn_keeper(mut cmd: Command, dir: PathBuf) -> Result<(Keeper, mpsc::Receive
                 Err(mpsc::RecvTimeoutError::Timeout) => {
                     if let Ok(Some(_)) = child.try_wait() {
                         let _ = exited_tx.send(());
-                        // Wait for the stop request so the caller can read the log first.
                         let _ = stop_rx.recv();
-                        let _ = std::fs::remove_dir_all(&dir);
                         return;
                     }
                 }
             }
         }
         stop_child(&mut child);
-        let _ = std::fs::remove_dir_all(&dir);
     })?;
     match started_rx.recv() {
         Ok(Ok(_pid)) => Ok((Keeper { stop: stop_tx, thread }, exited_rx)),
@@ -430,29 +435,46 @@ pub fn find_bindir() -> Option<PathBuf> {
     versions.pop().map(|(_, p)| p)
 }
 
-/// Remove directories of earlier clusters whose owning process is gone.
-fn sweep_stale(base: &Path) {
+/// Remove directories of earlier clusters whose owning process is gone (after SIGKILL, say).
+/// Only directories owned by us (or by the user we run the server as) are touched, and a server
+/// is only signalled if its command line names that very data directory.
+fn sweep_stale(base: &Path, run_as: Option<&User>) {
+    use std::os::unix::fs::MetadataExt;
     let Ok(entries) = std::fs::read_dir(base) else { return };
+    let owners = [Some(nix::unistd::geteuid().as_raw()), run_as.map(|u| u.uid.as_raw())];
     for entry in entries.flatten() {
         let name = entry.file_name();
         if !name.to_string_lossy().starts_with(DIR_PREFIX) {
             continue;
         }
         let dir = entry.path();
+        let Ok(meta) = std::fs::symlink_metadata(&dir) else { continue };
+        if !meta.is_dir() || !owners.contains(&Some(meta.uid())) {
+            continue;
+        }
         let owner = std::fs::read_to_string(dir.join("owner.pid")).ok().and_then(|s| s.trim().parse::<i32>().ok());
         let Some(owner) = owner else { continue };
         if process_alive(owner) {
             continue;
         }
-        let postmaster = std::fs::read_to_string(dir.join("data/postmaster.pid"))
+        let data = dir.join("data");
+        let postmaster = std::fs::read_to_string(data.join("postmaster.pid"))
             .ok()
             .and_then(|s| s.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
-        if let Some(pid) = postmaster.filter(|p| process_alive(*p)) {
+        if let Some(pid) = postmaster.filter(|p| serves(*p, &data)) {
             let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
         }
         tracing::debug!("removing stale ephemeral cluster {}", dir.display());
         let _ = std::fs::remove_dir_all(&dir);
     }
+}
+
+/// Whether process `pid` is a postgres server for `data` (its command line says `-D data`).
+fn serves(pid: i32, data: &Path) -> bool {
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let data = data.as_os_str().as_encoded_bytes();
+    args.windows(2).any(|w| w[0] == b"-D" && w[1] == data)
 }
 
 fn process_alive(pid: i32) -> bool {

@@ -31,14 +31,18 @@ type Pending<'a> = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>
 /// Execute `statements` in order, pipelined. Stops sending at the first failure and returns it
 /// (statements already in flight after a failure are drained; inside a transaction they fail with
 /// "current transaction is aborted" and change nothing).
+///
+/// `progress` is called with the number of statements done so far, at most every 250 ms.
 pub async fn run_pipelined<'a, I>(
     session: &'a Session,
     statements: I,
     cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<usize, ScriptError>
 where
     I: IntoIterator<Item = &'a str>,
 {
+    let mut last_progress = std::time::Instant::now();
     let client = session.client();
     let mut statements = statements.into_iter().enumerate();
     let mut in_flight: VecDeque<(usize, Pending<'a>)> = VecDeque::new();
@@ -68,6 +72,10 @@ where
             result = fut.as_mut() => {
                 in_flight.pop_front();
                 record(result, index, &mut first_error, &mut done);
+                if last_progress.elapsed() >= std::time::Duration::from_millis(250) {
+                    last_progress = std::time::Instant::now();
+                    progress(done);
+                }
             }
             () = cancel.cancelled() => {
                 session.cancel_running().await;

@@ -21,7 +21,7 @@ extern "C" fn stop_shared_cluster() {
 /// The server every test of this binary uses: connection parameters for its `postgres` database.
 pub fn server() -> ConnInfo {
     if let Ok(url) = std::env::var("CONFITURE_TEST_DATABASE_URL") {
-        return ConnInfo::parse(&url).expect("CONFITURE_TEST_DATABASE_URL parses").with_defaults();
+        return ConnInfo::parse(&url).and_then(ConnInfo::with_defaults).expect("CONFITURE_TEST_DATABASE_URL parses");
     }
     CLUSTER
         .get_or_init(|| {

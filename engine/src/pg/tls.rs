@@ -4,11 +4,12 @@
 //! |---|---|---|---|
 //! | disable | no | – | – |
 //! | prefer (allow) | if the server offers it | no | no |
-//! | require | yes | only when `sslrootcert` is given (as libpq) | no |
+//! | require | yes | only when a root certificate file exists (as libpq: then like verify-ca) | no |
 //! | verify-ca | yes | yes | no |
 //! | verify-full | yes | yes | yes |
 //!
-//! The trusted roots are `sslrootcert` (a PEM file, or `system` for the platform's store), else
+//! The trusted roots are `sslrootcert` (a PEM file, or `system` for the platform's store, which
+//! makes `verify-full` the default and refuses weaker modes, as libpq 16), else
 //! `~/.postgresql/root.crt`; verify modes without either are refused, as libpq does.
 
 use std::path::{Path, PathBuf};
@@ -39,7 +40,7 @@ pub fn connector(info: &ConnInfo) -> Result<MakeTlsConnector, TlsError> {
     let root = root_cert(info);
     let verify_chain = match mode {
         SslMode::VerifyCa | SslMode::VerifyFull => true,
-        SslMode::Require => matches!(root, RootCert::File(_)) && info.get("sslrootcert").is_some(),
+        SslMode::Require => matches!(root, RootCert::File(_)),
         SslMode::Disable | SslMode::Prefer => false,
     };
     if verify_chain {

@@ -134,10 +134,14 @@ impl<'a> Fields<'a> {
         single_value(node, d)
     }
 
-    /// `name "text"` as a child, or `name="text"` as a property.
+    /// A setting: `name VALUE` as a child, or `name=VALUE` as a property.
+    pub fn setting(&mut self, name: &'static str, d: &mut Diagnostics) -> Option<&'a Entry> {
+        self.prop(name, d).or_else(|| self.child_value(name, d))
+    }
+
+    /// A string setting (see [`Fields::setting`]).
     pub fn setting_text(&mut self, name: &'static str, d: &mut Diagnostics) -> Option<&'a Text> {
-        let entry = self.prop(name, d).or_else(|| self.child_value(name, d))?;
-        text(entry, d)
+        text(self.setting(name, d)?, d)
     }
 
     /// `name #true` / bare `name` as a child, or `name=#true` as a property.

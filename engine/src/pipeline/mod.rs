@@ -169,14 +169,16 @@ fn load_inner(
     let env = options.env.clone().unwrap_or_else(|| std::env::vars().collect());
 
     // Pass 1: the pipeline's name and its vars, templated with env (and earlier vars) only.
-    let mut templates = Templates::new(env.clone(), BTreeMap::new(), None);
-    let mut vars = BTreeMap::new();
+    // `--set` values come first, so vars defined from other vars see them, and a var that is set
+    // on the command line is not rendered from the file at all.
+    let mut vars: BTreeMap<String, String> = options.set.iter().cloned().collect();
+    let mut templates = Templates::new(env.clone(), vars.clone(), None);
     let mut pipeline_name: Option<String> = None;
     for kdl_node in doc.nodes() {
         match kdl_node.name().value() {
             "vars" => {
                 let children = kdl_node.children().map(|c| c.nodes()).unwrap_or(&[]);
-                for child in children {
+                for child in children.iter().filter(|c| !options.set.iter().any(|(k, _)| k == c.name().value())) {
                     let var = node::convert_node(child, source, &templates, d);
                     if let Some(value) = decode_var(&var, d) {
                         vars.insert(var.name.clone(), value);
@@ -191,9 +193,6 @@ fn load_inner(
             }
             _ => {}
         }
-    }
-    for (k, v) in &options.set {
-        vars.insert(k.clone(), v.clone());
     }
     let name = pipeline_name.unwrap_or_else(|| {
         Path::new(&source.name)

@@ -71,11 +71,11 @@ impl StageType for Build {
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
         let mut f = Fields::new(node, format!("stage `{}` (build)", cx.stage));
-        let env = match f.child_value("env", d) {
+        let env = match f.setting("env", d) {
             Some(e) => cx.environment(e, d),
             None => Some(default_environment(cx)),
         };
-        let target = f.child_value("database", d).map(|e| cx.database_ref(e, d));
+        let target = f.setting("database", d).map(|e| cx.database_ref(e, d));
         let schema_only = f.setting_bool("schema-only", d).unwrap_or(false);
         let drop_existing = f.setting_bool("drop-existing", d).unwrap_or(false);
         let cache = f.setting_bool("cache", d).unwrap_or(true);
@@ -145,14 +145,7 @@ impl Stage for BuildStage {
         if files.is_empty() {
             tracing::warn!("no .sql files found for environment `{}`", self.env.name);
         }
-        let script = execute::parse(&files)?;
-        tracing::info!(
-            "{} files, {} statements, schema hash {} ({} ms)",
-            files.len(),
-            script.statement_count(),
-            &hash[..12],
-            t0.elapsed().as_millis()
-        );
+        tracing::info!("{} files, schema hash {} ({} ms)", files.len(), &hash[..12], t0.elapsed().as_millis());
         let output = match &self.output {
             Some(t) => {
                 let path = cx.project.resolve(&PathBuf::from(cx.render(t)?));
@@ -164,7 +157,7 @@ impl Stage for BuildStage {
 
         let target = cx.database_target(&self.target_ref(), false).await?;
         let dbname = target.dbname().unwrap_or("postgres").to_string();
-        let built = build_into(cx, &target, &dbname, &script, &hash, self).await?;
+        let built = build_into(cx, &target, &dbname, &files, &hash, self).await?;
 
         let mut outputs = Outputs::default();
         outputs
@@ -172,7 +165,7 @@ impl Stage for BuildStage {
             .set_dsn("url", &target)
             .set("hash", &hash)
             .set("files", files.len())
-            .set("statements", script.statement_count())
+            .set("statements", built.statements)
             .set("cache_hit", built.cache_hit)
             .set("output", output.map(|p| confiture_engine::project::display_path(&p)));
         tracing::info!(
@@ -186,6 +179,7 @@ impl Stage for BuildStage {
 
 struct Built {
     cache_hit: bool,
+    statements: usize,
 }
 
 /// How the target is filled.
@@ -200,7 +194,7 @@ async fn build_into(
     cx: &StageContext,
     target: &ConnInfo,
     dbname: &str,
-    script: &execute::Script,
+    files: &[collect::SqlFile],
     hash: &str,
     settings: &BuildStage,
 ) -> Result<Built, StageError> {
@@ -211,6 +205,24 @@ async fn build_into(
         .await
         .map_err(pg::PgError::from)?
         .is_some();
+    let creates = !exists || settings.drop_existing;
+    let template = cache::template_name(hash);
+    let cached = match settings.cache && creates {
+        true => cache::lookup(&admin, &template, hash).await?,
+        false => None,
+    };
+    // Parse everything before touching the server: a file that does not parse stops the build
+    // with nothing changed. Files that match a template were built before and need no parsing.
+    let script = match cached {
+        Some(_) => None,
+        None => {
+            let t0 = Instant::now();
+            let script = execute::parse(files)?;
+            tracing::info!("{} statements parsed in {} ms", script.statement_count(), t0.elapsed().as_millis());
+            Some(script)
+        }
+    };
+
     let mode = if exists && settings.drop_existing {
         if dbname == "postgres" || dbname.starts_with("template") {
             return Err(StageError::new(ExitCode::Config, format!("refusing to drop the `{dbname}` database")));
@@ -237,17 +249,18 @@ async fn build_into(
         Mode::Create
     };
 
-    let template = cache::template_name(hash);
-    if settings.cache && matches!(mode, Mode::Create) && cache::exists(&admin, &template).await? {
-        tracing::info!("schema unchanged: creating {dbname} from template {template}");
-        cache::create_from(&admin, dbname, &template).await?;
-        return Ok(Built { cache_hit: true });
-    }
+    let script = match (cached, script) {
+        (Some(statements), _) => {
+            tracing::info!("schema unchanged: creating {dbname} from template {template}");
+            cx.progress("copying the template");
+            cache::create_from(&admin, dbname, &template).await?;
+            return Ok(Built { cache_hit: true, statements });
+        }
+        (None, Some(script)) => script,
+        (None, None) => unreachable!("a script is parsed whenever there is no template"),
+    };
 
     if matches!(mode, Mode::Create) {
-        if !settings.cache {
-            tracing::debug!("template cache disabled");
-        }
         admin
             .cancellable(&cx.cancel, admin.client().batch_execute(&format!("CREATE DATABASE {}", quote_ident(dbname))))
             .await?;
@@ -269,10 +282,12 @@ async fn build_into(
     let result = async {
         let session = pg::connect(target, "confiture build").await?;
         tracing::info!("running {} statements in one transaction", script.transactional.len());
-        execute::run_transaction(&session, script, &cx.cancel).await?;
+        let total = script.transactional.len();
+        let mut progress = |done: usize| cx.progress(&format!("{done}/{total} statements"));
+        execute::run_transaction(&session, &script, &cx.cancel, &mut progress).await?;
         if !script.deferred.is_empty() {
             tracing::info!("running {} statements outside the transaction", script.deferred.len());
-            execute::run_deferred(&session, script, &cx.cancel).await?;
+            execute::run_deferred(&session, &script, &cx.cancel).await?;
         }
         Ok::<(), StageError>(())
     }
@@ -280,11 +295,8 @@ async fn build_into(
     if let Err(e) = result {
         if matches!(mode, Mode::Create) {
             tracing::info!("build failed: dropping {dbname}");
-            if let Err(drop) = admin
-                .client()
-                .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(dbname)))
-                .await
-            {
+            let drop = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(dbname));
+            if let Err(drop) = admin.client().batch_execute(&drop).await {
                 tracing::warn!("could not drop {dbname} after the failed build: {}", pg::describe(&drop));
             }
         }
@@ -292,11 +304,14 @@ async fn build_into(
     }
     if settings.cache {
         // Our session to the target is closed (dropped above), so the copy can start.
-        if let Err(e) = cache::store(&admin, dbname, hash).await {
-            tracing::warn!("could not store the build template: {e}");
+        let t0 = Instant::now();
+        cx.progress("keeping a template");
+        match cache::store(&admin, dbname, hash, script.statement_count()).await {
+            Ok(()) => tracing::info!("kept template {template} ({} ms)", t0.elapsed().as_millis()),
+            Err(e) => tracing::warn!("could not store the build template: {e}"),
         }
     }
-    Ok(Built { cache_hit: false })
+    Ok(Built { cache_hit: false, statements: script.statement_count() })
 }
 
 fn drop_error(dbname: &str, e: pg::PgError) -> StageError {

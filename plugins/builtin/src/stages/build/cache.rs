@@ -17,11 +17,26 @@ pub fn template_name(hash: &str) -> String {
     format!("{PREFIX}{}", &hash[..16])
 }
 
-/// Whether the template for `hash` exists.
-pub async fn exists(session: &Session, name: &str) -> Result<bool, PgError> {
-    let row =
-        session.client().query_opt("SELECT 1 FROM pg_database WHERE datname = $1 AND datistemplate", &[&name]).await?;
-    Ok(row.is_some())
+/// If our template for `hash` exists, the number of statements it was built from. A template
+/// only counts if the current role owns it and its comment names the full hash: on a shared
+/// server, a database that merely has the right name could hold anything.
+pub async fn lookup(session: &Session, name: &str, hash: &str) -> Result<Option<usize>, PgError> {
+    let row = session
+        .client()
+        .query_opt(
+            "SELECT CASE WHEN note LIKE '{%' THEN note::jsonb ->> 'statements' END,
+                    CASE WHEN note LIKE '{%' THEN note::jsonb ->> 'schema_hash' END
+             FROM (SELECT shobj_description(d.oid, 'pg_database') AS note FROM pg_database d
+                   WHERE d.datname = $1 AND d.datistemplate
+                     AND d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)) t",
+            &[&name],
+        )
+        .await?;
+    Ok(row.and_then(|r| {
+        let statements: Option<String> = r.get(0);
+        let stored: Option<String> = r.get(1);
+        (stored.as_deref() == Some(hash)).then(|| statements.and_then(|s| s.parse().ok()).unwrap_or(0))
+    }))
 }
 
 /// Create `target` as a copy of the template.
@@ -32,7 +47,7 @@ pub async fn create_from(session: &Session, target: &str, template: &str) -> Res
 }
 
 /// Keep a copy of `source` (which nobody may be connected to) as the template for `hash`.
-pub async fn store(session: &Session, source: &str, hash: &str) -> Result<(), PgError> {
+pub async fn store(session: &Session, source: &str, hash: &str, statements: usize) -> Result<(), PgError> {
     let name = template_name(hash);
     let client = session.client();
     let create = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(source));
@@ -46,6 +61,7 @@ pub async fn store(session: &Session, source: &str, hash: &str) -> Result<(), Pg
         "created_by": "confiture build",
         "schema_hash": hash,
         "target": source,
+        "statements": statements,
         "created_at": confiture_engine::report::now_rfc3339(),
     });
     let sql = format!(
@@ -68,6 +84,7 @@ pub async fn prune(session: &Session, target: &str) -> Result<(), PgError> {
             "SELECT datname FROM (
                  SELECT oid, datname, shobj_description(oid, 'pg_database') AS note
                  FROM pg_database WHERE datistemplate AND datname LIKE $1
+                   AND datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)
              ) t
              WHERE CASE WHEN note LIKE '{%' THEN note::jsonb ->> 'target' END = $2
              ORDER BY oid DESC OFFSET $3",
@@ -77,8 +94,16 @@ pub async fn prune(session: &Session, target: &str) -> Result<(), PgError> {
     for row in rows {
         let name: String = row.get(0);
         tracing::debug!("dropping old build template {name}");
-        let sql = format!("ALTER DATABASE {n} WITH IS_TEMPLATE false; DROP DATABASE {n}", n = quote_ident(&name));
-        if let Err(e) = session.client().batch_execute(&sql).await {
+        // Two queries: DROP DATABASE cannot run in the implicit transaction of a multi-statement query.
+        let client = session.client();
+        let result = match client
+            .batch_execute(&format!("ALTER DATABASE {} WITH IS_TEMPLATE false", quote_ident(&name)))
+            .await
+        {
+            Ok(()) => client.batch_execute(&format!("DROP DATABASE {}", quote_ident(&name))).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
             tracing::warn!("could not drop old build template {name}: {}", confiture_engine::pg::describe(&e));
         }
     }

@@ -119,13 +119,19 @@ fn refused(source: &SourceFile, span: miette::SourceSpan, what: &str, help: &str
 
 /// Run the transactional statements in one transaction (pipelined). On failure the transaction
 /// is rolled back and the error points at the statement's file, line and column.
-pub async fn run_transaction(session: &Session, script: &Script, cancel: &CancellationToken) -> Result<(), StageError> {
+pub async fn run_transaction(
+    session: &Session,
+    script: &Script,
+    cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<(), StageError> {
     let client = session.client();
     session.cancellable(cancel, client.batch_execute("BEGIN")).await?;
     let statements: Vec<&str> = script.transactional.iter().map(|&i| script.text(i)).collect();
-    match script::run_pipelined(session, statements, cancel).await {
+    match script::run_pipelined(session, statements, cancel, progress).await {
         Ok(_) => {
-            session.cancellable(cancel, client.batch_execute("COMMIT")).await?;
+            // Not raced against cancellation: once COMMIT is sent, its outcome is the outcome.
+            client.batch_execute("COMMIT").await.map_err(confiture_engine::pg::PgError::from)?;
             Ok(())
         }
         Err(e) => {
