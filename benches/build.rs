@@ -9,9 +9,10 @@
 //!   template), and with `--no-cache`;
 //! - warm: `confiture build --drop-existing` of an unchanged schema (from the template cache).
 //!
-//! The server is an ephemeral cluster with PostgreSQL's default durability settings (fsync on),
-//! unless `CONFITURE_BENCH_FAST=1` (confiture's ephemeral settings: fsync off, wal_level minimal).
-//! Set `CONFITURE_BENCH_TABLES` to change the size. Results print as a Markdown table.
+//! The server is an ephemeral cluster (in `CONFITURE_EPHEMERAL_DIR`, default /dev/shm when roomy)
+//! with PostgreSQL's default durability (fsync on), or with `CONFITURE_BENCH_FAST=1` confiture's
+//! ephemeral settings (fsync off). `CONFITURE_BENCH_TABLES` changes the size. Results print as a
+//! Markdown table.
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -96,9 +97,11 @@ fn main() {
     timed("write all.sql", &mut build("prepare", &["--no-cache", "--output", sql.to_str().unwrap()]));
     let statements = std::fs::read_to_string(&sql).unwrap().matches(';').count();
 
-    let mut results = Vec::new();
+    // Interleaved, so drift in the machine's speed affects every variant alike.
     let mut psql = Stats { name: "psql --single-transaction -f".into(), runs: Vec::new() };
     let mut psql_createdb = Stats { name: "createdb + psql --single-transaction -f".into(), runs: Vec::new() };
+    let mut cold = Stats { name: "confiture build, cold (keeps a template)".into(), runs: Vec::new() };
+    let mut no_cache = Stats { name: "confiture build --no-cache".into(), runs: Vec::new() };
     for i in 0..runs {
         let db = format!("psql_{i}");
         let created = timed("createdb", pg_tool("createdb").arg(&db));
@@ -110,20 +113,12 @@ fn main() {
         );
         psql.runs.push(ran);
         psql_createdb.runs.push(created + ran);
-    }
-    results.push(psql);
-    results.push(psql_createdb);
-
-    let mut cold = Stats { name: "confiture build, cold (keeps a template)".into(), runs: Vec::new() };
-    let mut no_cache = Stats { name: "confiture build --no-cache".into(), runs: Vec::new() };
-    for i in 0..runs {
         // A different schema each time (one comment differs), so there is no template yet.
         std::fs::write(dir.path().join("db/schema/00_common/99_run.sql"), format!("-- cold run {i}\n")).unwrap();
         cold.runs.push(timed("cold build", &mut build(&format!("cold_{i}"), &[])));
         no_cache.runs.push(timed("build --no-cache", &mut build(&format!("nocache_{i}"), &["--no-cache"])));
     }
-    results.push(cold);
-    results.push(no_cache);
+    let mut results = vec![psql, psql_createdb, cold, no_cache];
 
     let mut warm = Stats { name: "confiture build, warm (template cache)".into(), runs: Vec::new() };
     timed("first build", &mut build("warm", &[]));
@@ -133,11 +128,12 @@ fn main() {
     results.push(warm);
 
     println!(
-        "\n{} tables, {} views, {files} files, ~{statements} statements; PostgreSQL {} ({}), {runs} runs each\n",
+        "\n{} tables, {} views, {files} files, ~{statements} statements; PostgreSQL {} ({}) in {}; {runs} runs each\n",
         tables,
         tables / 10,
         cluster.version(),
-        if fast { "fsync off, wal_level minimal" } else { "fsync on, wal_level replica" }
+        if fast { "fsync off: confiture's ephemeral settings" } else { "fsync on" },
+        cluster.dir().parent().map(|p| p.display().to_string()).unwrap_or_default(),
     );
     println!("| what | median | min |\n|---|---:|---:|");
     for r in &results {

@@ -50,6 +50,7 @@ fn a_cluster_is_unprivileged_private_fast_and_removed_on_drop() {
     let cluster = Cluster::start(&ClusterOptions::default()).expect("start");
     let dir = cluster.dir().to_path_buf();
     let (pid, _, _) = postmaster(&dir).expect("running");
+    assert_eq!(dir.parent(), Some(confiture_engine::pg::ephemeral::base_dir().as_path()));
     let uid = std::fs::read_to_string(format!("/proc/{pid}/status"))
         .unwrap()
         .lines()

@@ -85,7 +85,7 @@ impl Cluster {
         let started = Instant::now();
         let bindir = find_bindir().ok_or(EphemeralError::NoBinaries)?;
         let run_as = run_as_user()?;
-        let base = std::env::var_os("CONFITURE_EPHEMERAL_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
+        let base = base_dir();
         sweep_stale(&base, run_as.as_ref());
         let dir = tempfile::Builder::new()
             .prefix(DIR_PREFIX)
@@ -166,11 +166,7 @@ impl Cluster {
                 ("unix_socket_permissions", "0700"),
                 ("logging_collector", "off"),
                 ("log_min_messages", "warning"),
-                ("max_wal_size", "1GB"),
-                // Nothing replicates from a throwaway cluster: skip WAL for relations created
-                // and filled in one transaction (a build).
-                ("wal_level", "minimal"),
-                ("max_wal_senders", "0"),
+                ("max_wal_size", "512MB"),
             ]
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -357,6 +353,21 @@ fn wait_ready(data: &Path, exited: &mpsc::Receiver<()>, timeout: Duration) -> Re
         std::thread::sleep(Duration::from_millis(20));
     }
     Err(())
+}
+
+/// Where cluster directories go: `CONFITURE_EPHEMERAL_DIR`, else `/dev/shm` when it has at least
+/// 1 GiB free (a RAM file system: a schema build creates thousands of files, which some disks make
+/// slow, and nothing here needs to survive), else the temp directory.
+pub fn base_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CONFITURE_EPHEMERAL_DIR") {
+        return PathBuf::from(dir);
+    }
+    let shm = Path::new("/dev/shm");
+    let roomy = nix::sys::statvfs::statvfs(shm)
+        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64 >= 1 << 30)
+        .unwrap_or(false);
+    let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK).is_ok();
+    if roomy && writable { shm.to_path_buf() } else { std::env::temp_dir() }
 }
 
 fn as_user(cmd: &mut Command, user: Option<&User>) {
