@@ -364,7 +364,7 @@ pub fn base_dir() -> PathBuf {
     }
     let shm = Path::new("/dev/shm");
     let roomy = nix::sys::statvfs::statvfs(shm)
-        .map(|s| s.blocks_available() as u64 * s.fragment_size() as u64 >= 1 << 30)
+        .map(|s| s.blocks_available() * s.fragment_size() >= 1 << 30)
         .unwrap_or(false);
     let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK).is_ok();
     if roomy && writable { shm.to_path_buf() } else { std::env::temp_dir() }
