@@ -209,8 +209,13 @@ impl StageContext {
             DatabaseRef::Declared(name) => self.databases.declared(name, create).await,
             DatabaseRef::Environment(env) => self.databases.environment(env, create).await,
             DatabaseRef::Dsn(text) => {
-                let dsn = self.render(text)?;
-                ConnInfo::parse(&dsn).and_then(ConnInfo::with_defaults).map_err(PgError::from)
+                // A template may render to a connection string or to a declared database's name.
+                let value = self.render(text)?;
+                if looks_like_dsn(&value) {
+                    ConnInfo::parse(&value).and_then(ConnInfo::with_defaults).map_err(PgError::from)
+                } else {
+                    self.databases.declared(&value, create).await
+                }
             }
         };
         result.map_err(StageError::from)

@@ -363,9 +363,8 @@ pub fn base_dir() -> PathBuf {
         return PathBuf::from(dir);
     }
     let shm = Path::new("/dev/shm");
-    let roomy = nix::sys::statvfs::statvfs(shm)
-        .map(|s| s.blocks_available() * s.fragment_size() >= 1 << 30)
-        .unwrap_or(false);
+    let roomy =
+        nix::sys::statvfs::statvfs(shm).map(|s| s.blocks_available() * s.fragment_size() >= 1 << 30).unwrap_or(false);
     let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK).is_ok();
     if roomy && writable { shm.to_path_buf() } else { std::env::temp_dir() }
 }
