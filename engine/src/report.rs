@@ -157,7 +157,7 @@ pub struct PlanStage {
 pub struct PlanHook {
     pub name: String,
     pub on: String,
-    /// `sql`, `run` or `wasm`.
+    /// `sql`, `command` or `wasm`.
     pub kind: String,
     pub action: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -291,7 +291,7 @@ impl PlanReport {
                 .map(|h| {
                     let (kind, action) = match &h.action {
                         HookAction::Sql(s) => ("sql", s.clone()),
-                        HookAction::Run(s) => ("run", s.clone()),
+                        HookAction::Command(s) => ("command", s.clone()),
                         HookAction::Wasm(path) => ("wasm", path.display().to_string()),
                     };
                     PlanHook {

@@ -178,7 +178,7 @@ fn hooks_are_validated_but_refused_at_run_time() {
     let p = project();
     p.write(
         "pipelines/hooked.kdl",
-        "pipeline \"h\"\nstage \"one\" uses=\"build\" { env \"dev\"; }\nhook \"audit\" on=\"after-stage\" run=\"true\"\n",
+        "pipeline \"h\"\nstage \"one\" uses=\"build\" { env \"dev\"; }\nhook \"audit\" on=\"after-stage\" command=\"true\"\n",
     );
     assert_eq!(p.run(&["check", "pipelines/hooked.kdl"]).code, 0);
     let out = p.run(&["run", "pipelines/hooked.kdl"]);

@@ -73,11 +73,11 @@ pub struct StageDecl {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HookAction {
     Sql(String),
-    Run(String),
+    Command(String),
     Wasm(PathBuf),
 }
 
-/// `hook NAME on=EVENT sql=… | run=… | wasm=… [stage=…] [database=…]`.
+/// `hook NAME on=EVENT sql=… | command=… | wasm=… [stage=…] [database=…]`.
 #[derive(Clone, Debug)]
 pub struct HookDecl {
     pub name: String,
@@ -578,9 +578,9 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
         }
     };
     let sql = f.prop("sql", d).and_then(|e| decode::static_text(e, d)).map(HookAction::Sql);
-    let run = f.prop("run", d).and_then(|e| decode::static_text(e, d)).map(HookAction::Run);
+    let command = f.prop("command", d).and_then(|e| decode::static_text(e, d)).map(HookAction::Command);
     let wasm = f.prop("wasm", d).and_then(|e| decode::static_text(e, d)).map(|p| HookAction::Wasm(PathBuf::from(p)));
-    let actions: Vec<HookAction> = [sql, run, wasm].into_iter().flatten().collect();
+    let actions: Vec<HookAction> = [sql, command, wasm].into_iter().flatten().collect();
     if actions.len() != 1 {
         d.push(
             Diagnostic::error(
@@ -589,7 +589,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
                 if actions.is_empty() { "a hook needs something to do" } else { "a hook does one thing" },
             )
             .with_label(if actions.is_empty() { "no action" } else { "several actions" })
-            .with_help("give exactly one of `sql=\"…\"`, `run=\"command\"` or `wasm=\"plugin.wasm\"`"),
+            .with_help("give exactly one of `sql=\"…\"`, `command=\"program args\"` or `wasm=\"plugin.wasm\"`"),
         );
     }
     let stage = match f.prop("stage", d) {
