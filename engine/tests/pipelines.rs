@@ -23,7 +23,11 @@ fn options() -> LoadOptions {
 }
 
 fn load_text(name: &str, text: &str) -> Result<Pipeline, Diagnostics> {
-    pipeline::load_source(SourceFile::new(name, text), Arc::new(Project::default()), &support::registry(), &options())
+    load_with(name, text, &options())
+}
+
+fn load_with(name: &str, text: &str, opts: &LoadOptions) -> Result<Pipeline, Diagnostics> {
+    pipeline::load_source(SourceFile::new(name, text), Arc::new(Project::default()), &support::registry(), opts)
 }
 
 fn render(d: &Diagnostics) -> String {
@@ -62,13 +66,7 @@ fn set_skips_rendering_the_value_it_replaces() {
     assert!(load_text("t.kdl", text).is_err(), "without --set the undefined env var is an error");
     let mut opts = options();
     opts.set = vec![("url".into(), "given".into())];
-    let p = pipeline::load_source(
-        SourceFile::new("t.kdl", text),
-        Arc::new(Project::default()),
-        &support::registry(),
-        &opts,
-    )
-    .unwrap();
+    let p = load_with("t.kdl", text, &opts).unwrap();
     assert_eq!(p.stages[0].stage.settings()["message"], "given");
 }
 
@@ -91,13 +89,7 @@ stage "a" uses="echo" { message "{{ vars.greeting }} from {{ env.HOME }} in {{ p
 "#;
     let mut opts = options();
     opts.set = vec![("who".into(), "you".into())];
-    let p = pipeline::load_source(
-        SourceFile::new("t.kdl", text),
-        Arc::new(Project::default()),
-        &support::registry(),
-        &opts,
-    )
-    .unwrap();
+    let p = load_with("t.kdl", text, &opts).unwrap();
     // --set overrides a var before the block is rendered: vars built from it see the new value.
     assert_eq!(p.vars["who"], "you");
     assert_eq!(p.stages[0].stage.settings()["message"], "hello you from /home/test in t");

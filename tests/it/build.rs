@@ -312,3 +312,33 @@ fn a_planted_template_with_the_right_name_is_not_trusted() {
     assert_eq!(out.json()["stages"][0]["outputs"]["cache_hit"], false);
     assert_eq!(scalar(&url(&db), "SELECT to_regclass('planted') IS NULL").as_deref(), Some("t"));
 }
+
+#[test]
+fn hostile_names_and_bad_bytes_get_clear_errors() {
+    // A database name that needs quoting is created, filled and reported as it is.
+    let name = format!("we\"ird {}", fresh_name("db"));
+    let server = crate::support::server();
+    let p = Project::new();
+    p.write("db/schema/a.sql", "CREATE TABLE a (id int);\n");
+    let dsn = server.with_dbname(&name).to_secret_string();
+    let out = p.run(&["build", "--database-url", &dsn, "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.json()["stages"][0]["outputs"]["database"], name.as_str());
+    assert!(database_exists(&name));
+
+    // A file that is not UTF-8 stops the build before the server is touched.
+    let db = fresh_name("latin1");
+    let p = project_with_env(&db);
+    std::fs::create_dir_all(p.file("db/schema")).unwrap();
+    std::fs::write(p.file("db/schema/latin1.sql"), b"COMMENT ON SCHEMA public IS 'caf\xe9';\n").unwrap();
+    let out = p.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("db/schema/latin1.sql is not valid UTF-8"), "{}", out.stderr);
+    assert!(!database_exists(&db));
+
+    // A NUL byte is reported with its position, not a crash.
+    std::fs::write(p.file("db/schema/latin1.sql"), b"SELECT 1;\nSELECT '\0';\n").unwrap();
+    let out = p.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("NUL byte") && out.stderr.contains("latin1.sql:2:"), "{}", out.stderr);
+}
