@@ -112,6 +112,22 @@ pub fn progress_observer() -> confiture_engine::run::Observer {
                 eprint!("\r\x1b[2K  {name}: {message}");
             }
         }
+        Progress::Event { stage, event } => {
+            if live {
+                eprint!("\r\x1b[2K");
+            }
+            let detail = |key: &str| event.details.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
+            let migration = event.migration.as_deref().unwrap_or("");
+            match event.kind {
+                "after-migration" => {
+                    let ms = detail("execution_ms").unwrap_or("?");
+                    eprintln!("  {} {stage}: {migration} ({ms} ms)", paint("✓", "32"));
+                }
+                "migration-failed" => eprintln!("  {} {stage}: {migration}", paint("✗", "31")),
+                "before-migration" if live => eprint!("  {stage}: {migration}…"),
+                _ => {}
+            }
+        }
         Progress::StageFinished { name, status, duration, error } => {
             if live {
                 eprint!("\r\x1b[2K");
@@ -162,7 +178,9 @@ pub fn print_run_report(report: &RunReport) {
             (None, None) => String::new(),
         };
         println!("  {mark} {:<width$} {time}{detail}", s.name);
-        if s.error.is_none() {
+        if s.uses == "migrate" && !s.outputs.is_empty() {
+            print_migrations(&s.outputs);
+        } else if s.error.is_none() {
             for (k, v) in &s.outputs {
                 let shown = match v {
                     serde_json::Value::Null => continue,
@@ -180,6 +198,69 @@ pub fn print_run_report(report: &RunReport) {
         RunStatus::Cancelled => "cancelled",
     };
     println!("{verdict} in {:.2}s (exit {})", report.duration_ms / 1000.0, report.exit_code);
+}
+
+/// `migrate current`: the bare version (nothing when nothing is applied).
+pub fn print_current(report: &RunReport) {
+    if let Some(serde_json::Value::String(v)) = report.stages.first().and_then(|s| s.outputs.get("current")) {
+        println!("{v}");
+    }
+}
+
+/// A migrate stage's outputs as a table of migrations.
+fn print_migrations(outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
+    let s = |k: &str| outputs.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
+    println!("      database: {}   tracking table: {}", s("database"), s("tracking_table"));
+    let rows = outputs.get("migrations").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+    let width = rows.iter().filter_map(|r| r["name"].as_str()).map(str::len).max().unwrap_or(0);
+    for r in &rows {
+        let state = r["state"].as_str().unwrap_or("?");
+        let paint_state = match state {
+            "ran" | "applied" | "rehearsed" | "rolled-back" | "baselined" => paint(state, "32"),
+            "failed" | "modified" | "missing-from-disk" => paint(state, "31"),
+            _ => paint(state, "33"),
+        };
+        let mut line = format!(
+            "      {:>14}  {:<width$}  {paint_state}",
+            r["version"].as_str().unwrap_or(""),
+            r["name"].as_str().unwrap_or("")
+        );
+        if let Some(ms) = r["execution_ms"].as_f64().filter(|_| state == "ran") {
+            line.push_str(&format!(" ({ms:.0} ms)"));
+        }
+        if r["transactional"] == serde_json::Value::Bool(false) {
+            line.push_str(" [outside a transaction]");
+        }
+        println!("{line}");
+        for st in r["statements"].as_array().into_iter().flatten() {
+            let locks: Vec<String> = st["locks"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|l| format!("{} on {}", l["mode"].as_str().unwrap_or(""), l["relation"].as_str().unwrap_or("")))
+                .collect();
+            let mut detail = String::new();
+            if let Some(why) = st["why"].as_str() {
+                detail.push_str(&format!(" [{why}: outside a transaction]"));
+            }
+            if !locks.is_empty() {
+                detail.push_str(&format!(" — takes {}", locks.join(", ")));
+            }
+            println!("          line {:>4}: {}{detail}", st["line"], st["sql"].as_str().unwrap_or(""));
+        }
+        if let Some(e) = r["error"].as_str() {
+            println!("          {}", first_line(e));
+        }
+    }
+    let counts = &outputs.get("counts").cloned().unwrap_or_default();
+    println!(
+        "      current: {}   applied {} · pending {} · modified {} · missing {}",
+        outputs.get("current").and_then(|v| v.as_str()).unwrap_or("none"),
+        counts["applied"],
+        counts["pending"],
+        counts["modified"],
+        counts["missing_from_disk"]
+    );
 }
 
 /// Code frames and details of failed stages, on stderr.

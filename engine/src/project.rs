@@ -97,6 +97,11 @@ impl Project {
         Ok(Project { root: start, ..Project::default() })
     }
 
+    /// A project at `root` with no confiture.kdl (no environments).
+    pub fn at(root: impl Into<PathBuf>) -> Project {
+        Project { root: root.into(), ..Project::default() }
+    }
+
     /// Load the project rooted at `root`.
     pub fn load(root: &Path) -> Result<Project, Diagnostics> {
         let mut project = Project { root: root.to_path_buf(), ..Project::default() };

@@ -83,7 +83,7 @@ pub struct ErrorReport {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub location: Option<Location>,
     /// Further facts (SQLSTATE, detail, hint, …).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
     /// The code frame, for text output only.
     #[serde(skip)]

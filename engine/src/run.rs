@@ -66,6 +66,11 @@ pub enum Progress<'a> {
         name: &'a str,
         message: &'a str,
     },
+    /// A lifecycle event from a running stage (see [`crate::stage::Event`]).
+    Event {
+        stage: &'a str,
+        event: &'a crate::stage::Event,
+    },
     StageFinished {
         name: &'a str,
         status: StageStatus,
@@ -201,8 +206,12 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                 report.outputs = outputs.shown().clone();
                 done_outputs.insert(decl.name.clone(), outputs);
             }
-            Err(err) => {
+            Err(mut err) => {
                 report.status = if err.is_cancelled() { StageStatus::Cancelled } else { StageStatus::Failed };
+                if let Some(outputs) = err.outputs.take() {
+                    report.outputs = outputs.shown().clone();
+                    done_outputs.insert(decl.name.clone(), outputs);
+                }
                 if err.is_cancelled() || !decl.continue_on_error {
                     proceed = false;
                     if !err.is_cancelled() && first_failure.is_none() {

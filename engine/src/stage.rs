@@ -179,7 +179,29 @@ pub struct StageContext {
     pub(crate) observer: Option<crate::run::Observer>,
 }
 
+/// A lifecycle event a stage emits (`before-migration`, `after-migration`, `migration-failed`).
+/// Hooks attach to these by kind; observers (the CLI) show them as progress.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    /// One of [`crate::pipeline::HOOK_EVENTS`] or `migration-failed`.
+    pub kind: &'static str,
+    /// The migration it is about, as `VERSION_NAME`.
+    pub migration: Option<String>,
+    /// Further facts, e.g. `("execution_ms", "12")`, `("error", "…")`.
+    pub details: Vec<(String, String)>,
+}
+
 impl StageContext {
+    /// Emit a lifecycle event. Hooks attached to it run before this returns (the hooks stage is
+    /// not part of this version, so it only reaches observers); an error means a hook denied the
+    /// step and the stage must stop.
+    pub fn emit(&self, event: &Event) -> Result<(), StageError> {
+        if let Some(observer) = &self.observer {
+            observer(&crate::run::Progress::Event { stage: &self.stage, event });
+        }
+        Ok(())
+    }
+
     /// Tell the user how far the stage is (shown live on a terminal; keep it short).
     pub fn progress(&self, message: &str) {
         if let Some(observer) = &self.observer {
@@ -245,6 +267,18 @@ impl Outputs {
         self
     }
 
+    /// Every field of a struct (serialized to a JSON object) as an output: stages describe their
+    /// outputs with one typed struct, which also gives the schema in `schemas/stages/`.
+    pub fn extend_from(&mut self, value: &impl Serialize) -> &mut Self {
+        if let serde_json::Value::Object(map) = serde_json::to_value(value).expect("stage outputs serialize to JSON") {
+            for (k, v) in map {
+                self.values.insert(k.clone(), v.clone());
+                self.shown.insert(k, v);
+            }
+        }
+        self
+    }
+
     pub fn get(&self, key: &str) -> Option<&serde_json::Value> {
         self.values.get(key)
     }
@@ -269,11 +303,13 @@ pub struct StageError {
     pub diagnostic: Option<Box<Diagnostic>>,
     /// Structured facts for the JSON report (SQLSTATE, detail, hint, file…).
     pub fields: BTreeMap<String, String>,
+    /// What the stage did or found before it failed (a migration run reports what it applied).
+    pub outputs: Option<Outputs>,
 }
 
 impl StageError {
     pub fn new(exit: ExitCode, message: impl Into<String>) -> Self {
-        StageError { exit, message: message.into(), diagnostic: None, fields: BTreeMap::new() }
+        StageError { exit, message: message.into(), diagnostic: None, fields: BTreeMap::new(), outputs: None }
     }
 
     pub fn cancelled() -> Self {
@@ -287,6 +323,11 @@ impl StageError {
 
     pub fn with_field(mut self, key: &str, value: impl Into<String>) -> Self {
         self.fields.insert(key.into(), value.into());
+        self
+    }
+
+    pub fn with_outputs(mut self, outputs: Outputs) -> Self {
+        self.outputs = Some(outputs);
         self
     }
 

@@ -1,12 +1,10 @@
 //! `confiture build`: a one-stage pipeline running the `build` stage.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use clap::Args;
 use confiture_engine::ExitCode;
 use confiture_engine::pipeline::{self, node::Node};
-use confiture_engine::project::Project;
 
 use super::Format;
 
@@ -50,58 +48,15 @@ pub struct BuildArgs {
 }
 
 pub async fn build(args: BuildArgs, quiet: bool) -> ExitCode {
-    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let project = match Project::discover(&cwd) {
-        Ok(p) => Arc::new(p),
-        Err(d) => {
-            crate::render::eprint_diagnostics(&d);
-            return ExitCode::Config;
-        }
+    let project = match super::target::project() {
+        Ok(p) => p,
+        Err(code) => return code,
     };
-    let fallback_url = || {
-        ["CONFITURE_DATABASE_URL", "DATABASE_URL"]
-            .iter()
-            .find_map(|v| std::env::var(v).ok().filter(|s| !s.is_empty()).map(|s| (*v, s)))
+    let target = match super::target::resolve(&project, args.env.as_ref(), args.database_url.as_ref()) {
+        Ok(t) => t,
+        Err(code) => return code,
     };
-    if args.env.is_none() && args.database_url.is_none() && fallback_url().is_none() {
-        let names = project.environment_names();
-        crate::render::error(format!(
-            "which environment? pass --env NAME{}",
-            if names.is_empty() {
-                " or --database-url DSN (no environments are declared)".to_string()
-            } else {
-                format!(" (declared: {})", names.join(", "))
-            }
-        ));
-        return ExitCode::Config;
-    }
-    let env_has_database =
-        args.env.as_ref().and_then(|name| project.environment(name).ok()).is_some_and(|e| e.database.is_some());
-    let url = match (&args.database_url, env_has_database) {
-        (Some(url), _) => Some(url.clone()),
-        (None, true) => None,
-        (None, false) => fallback_url().map(|(var, url)| {
-            tracing::info!("using {var} as the target database");
-            url
-        }),
-    };
-    if let Some(url) = &url
-        && !confiture_engine::stage::looks_like_dsn(url)
-    {
-        crate::render::error(format!(
-            "`{}` is not a connection string (postgresql://… or key=value)",
-            confiture_engine::pg::dsn::redact(url)
-        ));
-        return ExitCode::Config;
-    }
-
-    let mut stage = Node::synthetic("stage").arg("build").prop("uses", "build");
-    if let Some(env) = &args.env {
-        stage = stage.child(Node::synthetic("env").arg(env));
-    }
-    if let Some(url) = url {
-        stage = stage.child(Node::synthetic("database").arg(url));
-    }
+    let mut stage = target.apply(Node::synthetic("stage").arg("build").prop("uses", "build"));
     for (flag, name) in [(args.schema_only, "schema-only"), (args.drop_existing, "drop-existing")] {
         if flag {
             stage = stage.child(Node::synthetic(name).arg_bool(true));
@@ -122,14 +77,14 @@ pub async fn build(args: BuildArgs, quiet: bool) -> ExitCode {
             return ExitCode::Config;
         }
     };
-    let ephemeral = args.database_url.is_none()
+    let ephemeral = target.url.is_none()
         && args
             .env
             .as_ref()
             .and_then(|name| project.environment(name).ok())
             .is_some_and(|e| e.database == Some(confiture_engine::project::DatabaseSpec::Ephemeral));
     let code = super::pipeline::execute(pipeline, Some(1), args.format, quiet).await;
-    if ephemeral && code == ExitCode::Success && !quiet {
+    if ephemeral && code == ExitCode::Success && !quiet && args.format == Format::Text {
         eprintln!(
             "note: environment `{}` uses an ephemeral database, so it was removed when confiture exited; the build \
              proved the schema applies",

@@ -2,7 +2,9 @@
 
 mod build;
 mod init;
+mod migrate;
 mod pipeline;
+mod target;
 
 use std::path::PathBuf;
 
@@ -99,6 +101,9 @@ Existing files are kept, never overwritten.")]
     /// Build an environment's database from db/schema (and seeds)
     #[command(after_help = build::HELP)]
     Build(build::BuildArgs),
+    /// Apply, roll back, check and rehearse versioned migrations (db/migrations)
+    #[command(after_help = migrate::HELP)]
+    Migrate(migrate::MigrateArgs),
 }
 
 /// Output format of commands that print reports.
@@ -135,5 +140,6 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Graph(args) => pipeline::graph(args),
         Command::Init(args) => init::init(args),
         Command::Build(args) => build::build(args, quiet).await,
+        Command::Migrate(args) => migrate::migrate(args, quiet).await,
     }
 }

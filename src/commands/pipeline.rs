@@ -95,6 +95,17 @@ pub async fn run(args: RunArgs, quiet: bool) -> ExitCode {
 
 /// Run a loaded pipeline and print its report; shared by `run` and the single-stage commands.
 pub async fn execute(pipeline: Pipeline, jobs: Option<usize>, format: Format, quiet: bool) -> ExitCode {
+    execute_with(pipeline, jobs, format, quiet, render::print_run_report).await
+}
+
+/// [`execute`], with a command's own text output.
+pub async fn execute_with(
+    pipeline: Pipeline,
+    jobs: Option<usize>,
+    format: Format,
+    quiet: bool,
+    print_text: fn(&confiture_engine::report::RunReport),
+) -> ExitCode {
     if let Some(hook) = pipeline.hooks.first() {
         render::error(format!(
             "{}: hook `{}` is declared, but this version of confiture cannot run hooks yet; remove it or run \
@@ -115,7 +126,7 @@ pub async fn execute(pipeline: Pipeline, jobs: Option<usize>, format: Format, qu
     drop(databases);
     match format {
         Format::Json => render::print_json(&report),
-        Format::Text => render::print_run_report(&report),
+        Format::Text => print_text(&report),
     }
     render::eprint_failures(&report);
     report_exit(&report)

@@ -6,4 +6,5 @@ mod cli;
 mod connect;
 mod demo;
 mod ephemeral;
+mod migrate;
 mod support;

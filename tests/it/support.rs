@@ -153,3 +153,9 @@ pub fn project_with_env(db: &str) -> Project {
     );
     p
 }
+
+/// SHA-256 of `bytes`, lowercase hex.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use openssl::sha::sha256;
+    sha256(bytes).iter().map(|b| format!("{b:02x}")).collect()
+}

@@ -26,7 +26,8 @@ pub enum ScriptError {
     Cancelled,
 }
 
-type Pending<'a> = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>;
+/// One request of a pipeline: a future that sends on its first poll.
+pub type Pending<'a> = Pin<Box<dyn Future<Output = Result<(), tokio_postgres::Error>> + Send + 'a>>;
 
 /// Execute `statements` in order, pipelined. Stops sending at the first failure and returns it
 /// (statements already in flight after a failure are drained; inside a transaction they fail with
@@ -42,19 +43,34 @@ pub async fn run_pipelined<'a, I>(
 where
     I: IntoIterator<Item = &'a str>,
 {
-    let mut last_progress = std::time::Instant::now();
     let client = session.client();
-    let mut statements = statements.into_iter().enumerate();
+    // Collected first: a closure held across an await makes the future not `Send` for callers.
+    let requests: Vec<Pending<'a>> =
+        statements.into_iter().map(|sql| Box::pin(client.batch_execute(sql)) as Pending<'a>).collect();
+    run_requests(session, requests, cancel, progress).await
+}
+
+/// Like [`run_pipelined`], for any requests (simple queries, prepared statements).
+pub async fn run_requests<'a, I>(
+    session: &'a Session,
+    requests: I,
+    cancel: &CancellationToken,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<usize, ScriptError>
+where
+    I: IntoIterator<Item = Pending<'a>>,
+{
+    let mut last_progress = std::time::Instant::now();
+    let mut requests = requests.into_iter().enumerate();
     let mut in_flight: VecDeque<(usize, Pending<'a>)> = VecDeque::new();
     let mut first_error: Option<(usize, tokio_postgres::Error)> = None;
     let mut done = 0usize;
     let mut exhausted = false;
     loop {
         while !exhausted && first_error.is_none() && in_flight.len() < WINDOW {
-            match statements.next() {
-                Some((index, sql)) => {
-                    let mut fut: Pending<'a> = Box::pin(client.batch_execute(sql));
-                    // Poll once now so the request is written in statement order.
+            match requests.next() {
+                Some((index, mut fut)) => {
+                    // Poll once now so the request is written in order.
                     match futures::poll!(fut.as_mut()) {
                         Poll::Ready(result) => {
                             record(result, index, &mut first_error, &mut done);

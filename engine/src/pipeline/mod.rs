@@ -32,8 +32,15 @@ use node::{Node, Text, Value};
 const ENGINE_PROPS: &[&str] = &["uses", "needs", "continue-on-error"];
 
 /// The lifecycle events hooks attach to.
-pub const HOOK_EVENTS: &[&str] =
-    &["before-stage", "after-stage", "stage-failed", "before-migration", "after-migration", "pipeline-finished"];
+pub const HOOK_EVENTS: &[&str] = &[
+    "before-stage",
+    "after-stage",
+    "stage-failed",
+    "before-migration",
+    "after-migration",
+    "migration-failed",
+    "pipeline-finished",
+];
 
 /// A loaded, validated pipeline whose stages are configured and ready to run.
 pub struct Pipeline {

@@ -6,7 +6,16 @@ use confiture_engine::stage::{Registry, StageType};
 
 /// Every built-in stage type. Adding one: write `stages/<name>.rs`, add it here, add an example
 /// pipeline under `pipelines/` and a test.
-pub static STAGES: &[&dyn StageType] = &[&stages::build::Build];
+pub static STAGES: &[&dyn StageType] = &[&stages::build::Build, &stages::migrate::Migrate];
+
+/// The JSON Schemas of the built-in stages' outputs and commands, by file under `schemas/`.
+pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
+    vec![
+        ("stages/build.json", schemars::schema_for!(stages::build::BuildOutputs)),
+        ("stages/migrate.json", schemars::schema_for!(stages::migrate::MigrateOutputs)),
+        ("migrate-new.json", schemars::schema_for!(stages::migrate::NewMigration)),
+    ]
+}
 
 /// The registry of built-in stages.
 pub fn registry() -> Registry {
@@ -16,6 +25,24 @@ pub fn registry() -> Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schemas_are_current() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
+        for (file, schema) in schemas() {
+            let path = dir.join(file);
+            let want = serde_json::to_string_pretty(&schema).unwrap() + "\n";
+            if std::env::var_os("CONFITURE_UPDATE_SCHEMAS").is_some() {
+                std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+                std::fs::write(&path, &want).unwrap();
+            }
+            let have = std::fs::read_to_string(&path).unwrap_or_default();
+            assert_eq!(
+                have, want,
+                "schemas/{file} is stale: run `CONFITURE_UPDATE_SCHEMAS=1 cargo test -p confiture-plugins`"
+            );
+        }
+    }
 
     #[test]
     fn stage_names_are_unique_kebab_case_and_documented() {

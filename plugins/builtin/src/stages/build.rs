@@ -45,6 +45,24 @@ pub use collect::{natural_cmp, schema_hash};
 /// The `build` stage type.
 pub struct Build;
 
+/// What a `build` stage produced (`schemas/stages/build.json`).
+#[derive(Debug, serde::Serialize, schemars::JsonSchema)]
+#[schemars(title = "outputs of a build stage")]
+pub struct BuildOutputs {
+    /// The database's name.
+    pub database: String,
+    /// A connection string for it (redacted in reports; whole in `{{ stages.X.outputs.url }}`).
+    pub url: String,
+    /// The schema hash of the files (docs/build.md).
+    pub hash: String,
+    pub files: usize,
+    pub statements: usize,
+    /// Whether the database was copied from a cached template.
+    pub cache_hit: bool,
+    /// The SQL file written with `output`, if any.
+    pub output: Option<String>,
+}
+
 /// A configured build.
 #[derive(Debug)]
 pub struct BuildStage {
@@ -161,13 +179,16 @@ impl Stage for BuildStage {
 
         let mut outputs = Outputs::default();
         outputs
-            .set("database", &dbname)
-            .set_dsn("url", &target)
-            .set("hash", &hash)
-            .set("files", files.len())
-            .set("statements", built.statements)
-            .set("cache_hit", built.cache_hit)
-            .set("output", output.map(|p| confiture_engine::project::display_path(&p)));
+            .extend_from(&BuildOutputs {
+                database: dbname.clone(),
+                url: target.to_string(),
+                hash: hash.clone(),
+                files: files.len(),
+                statements: built.statements,
+                cache_hit: built.cache_hit,
+                output: output.map(|p| confiture_engine::project::display_path(&p)),
+            })
+            .set_dsn("url", &target);
         tracing::info!(
             "built {dbname} in {} ms{}",
             t0.elapsed().as_millis(),

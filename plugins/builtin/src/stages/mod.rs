@@ -1,3 +1,4 @@
 //! The built-in stages.
 
 pub mod build;
+pub mod migrate;

@@ -8,6 +8,8 @@
 
 use std::ffi::{CStr, CString, c_char, c_int};
 
+pub mod locks;
+
 use pg_query::NodeEnum;
 
 /// One statement of a SQL text.
@@ -18,6 +20,12 @@ pub struct Statement {
     /// Byte length (without the terminating `;`).
     pub len: usize,
     pub kind: StatementKind,
+    /// The table locks it takes on existing relations (see [`locks`]).
+    pub locks: Vec<locks::Lock>,
+    /// `ALTER TYPE … ADD VALUE`: transactional since PostgreSQL 12, not before.
+    pub adds_enum_value: bool,
+    /// The relation it creates (`CREATE TABLE`, `CREATE TABLE … AS`, `CREATE VIEW`, …), if any.
+    pub creates: Option<String>,
 }
 
 impl Statement {
@@ -92,9 +100,23 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
             offset: start + lead,
             len: trimmed.len(),
             kind: node.map_or(StatementKind::Transactional, classify),
+            locks: node.map(locks::locks).unwrap_or_default(),
+            adds_enum_value: matches!(node, Some(NodeEnum::AlterEnumStmt(_))),
+            creates: node.and_then(created_relation),
         });
     }
     Ok(out)
+}
+
+fn created_relation(node: &NodeEnum) -> Option<String> {
+    let r = match node {
+        NodeEnum::CreateStmt(s) => s.relation.as_ref(),
+        NodeEnum::CreateTableAsStmt(s) => s.into.as_ref().and_then(|i| i.rel.as_ref()),
+        NodeEnum::ViewStmt(s) => s.view.as_ref(),
+        NodeEnum::CreateSeqStmt(s) => s.sequence.as_ref(),
+        _ => None,
+    }?;
+    Some(locks::range_var_name(r))
 }
 
 fn classify(node: &NodeEnum) -> StatementKind {

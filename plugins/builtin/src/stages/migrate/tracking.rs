@@ -1,0 +1,225 @@
+//! The tracking table (`public.confiture_migrations` unless configured) and the advisory lock
+//! that serialises runners.
+//!
+//! ```sql
+//! CREATE TABLE confiture_migrations (
+//!     version           text PRIMARY KEY,      -- digits as in the file name
+//!     name              text NOT NULL,
+//!     checksum          text NOT NULL,         -- SHA-256 of the .up.sql bytes, hex
+//!     applied_at        timestamptz NOT NULL,
+//!     execution_ms      double precision NOT NULL,
+//!     applied_by        text NOT NULL,         -- the database role
+//!     confiture_version text NOT NULL,
+//!     baseline          boolean NOT NULL       -- marked applied by `migrate baseline`
+//! );
+//! ```
+
+use std::time::{Duration, Instant};
+
+use confiture_engine::ExitCode;
+use confiture_engine::pg::{PgError, Session, quote_ident};
+use confiture_engine::stage::StageError;
+use sha2::{Digest, Sha256};
+
+/// `schema.table`, both parts unquoted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+}
+
+impl Table {
+    /// Parse `table` or `schema.table`.
+    pub fn parse(s: &str) -> Option<Table> {
+        let (schema, name) = s.split_once('.').unwrap_or(("public", s));
+        let ok = |p: &str| !p.is_empty() && !p.contains('.');
+        (ok(schema) && ok(name)).then(|| Table { schema: schema.into(), name: name.into() })
+    }
+
+    /// The quoted, qualified name for SQL.
+    pub fn sql(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+}
+
+impl std::fmt::Display for Table {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}.{}", self.schema, self.name)
+    }
+}
+
+/// A row of the tracking table.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub version: String,
+    pub number: u128,
+    pub name: String,
+    pub checksum: String,
+    pub applied_at: String,
+    pub execution_ms: f64,
+    pub baseline: bool,
+}
+
+/// Whether the table exists.
+pub async fn exists(session: &Session, table: &Table) -> Result<bool, PgError> {
+    let row = session.client().query_one("SELECT to_regclass($1) IS NOT NULL", &[&table.sql()]).await?;
+    Ok(row.get(0))
+}
+
+/// Create the table (and its schema) unless it exists. Call with the lock held.
+pub async fn create(session: &Session, table: &Table) -> Result<(), PgError> {
+    let sql = format!(
+        "CREATE SCHEMA IF NOT EXISTS {schema};
+         CREATE TABLE IF NOT EXISTS {t} (
+             version text PRIMARY KEY,
+             name text NOT NULL,
+             checksum text NOT NULL,
+             applied_at timestamptz NOT NULL DEFAULT now(),
+             execution_ms double precision NOT NULL,
+             applied_by text NOT NULL DEFAULT current_user,
+             confiture_version text NOT NULL,
+             baseline boolean NOT NULL DEFAULT false
+         );
+         COMMENT ON TABLE {t} IS 'migrations applied by confiture (https://github.com/confiture-rs/confiture)'",
+        schema = quote_ident(&table.schema),
+        t = table.sql()
+    );
+    session.client().batch_execute(&sql).await?;
+    Ok(())
+}
+
+/// Every applied migration, ordered by version.
+pub async fn applied(session: &Session, table: &Table) -> Result<Vec<Applied>, PgError> {
+    let sql = format!(
+        "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
+                execution_ms, baseline
+         FROM {}",
+        table.sql()
+    );
+    let rows = session.client().query(&sql, &[]).await?;
+    let mut out: Vec<Applied> = rows
+        .iter()
+        .map(|r| {
+            let version: String = r.get(0);
+            Applied {
+                number: super::files::version_number(&version).unwrap_or(u128::MAX),
+                version,
+                name: r.get(1),
+                checksum: r.get(2),
+                applied_at: r.get(3),
+                execution_ms: r.get(4),
+                baseline: r.get(5),
+            }
+        })
+        .collect();
+    out.sort_by_key(|a| a.number);
+    Ok(out)
+}
+
+/// The INSERT that records a migration; parameters: version, name, checksum, execution_ms
+/// (NULL: measured by the server since the transaction began), baseline, confiture version.
+pub fn insert_sql(table: &Table) -> String {
+    format!(
+        "INSERT INTO {} (version, name, checksum, execution_ms, baseline, confiture_version)
+         VALUES ($1, $2, $3, coalesce($4::float8, (extract(epoch FROM clock_timestamp() - now()) * 1000)::float8),
+                 $5, $6)",
+        table.sql()
+    )
+}
+
+/// This confiture's version, recorded with each migration.
+pub const CONFITURE_VERSION: &str = env!("CARGO_PKG_VERSION");
+
+pub fn delete_sql(table: &Table) -> String {
+    format!("DELETE FROM {} WHERE version = $1", table.sql())
+}
+
+/// The advisory lock key for `table` in the connected database.
+async fn lock_key(session: &Session, table: &Table) -> Result<i64, PgError> {
+    let db: String = session.client().query_one("SELECT current_database()", &[]).await?.get(0);
+    let digest = Sha256::digest(format!("confiture:migrate:{db}:{table}").as_bytes());
+    Ok(i64::from_be_bytes(digest[..8].try_into().expect("a SHA-256 digest has 8 bytes")))
+}
+
+/// A held session advisory lock; released by [`Lock::release`] or when the session closes.
+pub struct Lock {
+    key: i64,
+}
+
+impl Lock {
+    pub async fn release(self, session: &Session) {
+        let _ = session.client().execute("SELECT pg_advisory_unlock($1)", &[&self.key]).await;
+    }
+}
+
+/// Take the migration lock for `table`, waiting up to `wait`. On timeout: exit 6, naming who holds it.
+pub async fn lock(
+    session: &Session,
+    table: &Table,
+    wait: Duration,
+    cancel: &tokio_util::sync::CancellationToken,
+) -> Result<Lock, StageError> {
+    let key = lock_key(session, table).await?;
+    let deadline = Instant::now() + wait;
+    let mut pause = Duration::from_millis(20);
+    let mut said = false;
+    loop {
+        let got: bool =
+            session.client().query_one("SELECT pg_try_advisory_lock($1)", &[&key]).await.map_err(PgError::from)?.get(0);
+        if got {
+            return Ok(Lock { key });
+        }
+        if Instant::now() >= deadline {
+            let holder = holder(session, key).await.unwrap_or_else(|| "another session".into());
+            return Err(StageError::new(
+                ExitCode::LockContention,
+                format!(
+                    "another migration runner holds the lock on {table}: {holder}; waited {}",
+                    humantime::format_duration(wait)
+                ),
+            )
+            .with_field("holder", holder));
+        }
+        if !said {
+            tracing::info!("waiting for the migration lock on {table}");
+            said = true;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(pause.min(deadline.saturating_duration_since(Instant::now()))) => {}
+            () = cancel.cancelled() => return Err(StageError::cancelled()),
+        }
+        pause = (pause * 2).min(Duration::from_millis(250));
+    }
+}
+
+/// Who holds advisory lock `key`: pid, application_name, host and since when.
+async fn holder(session: &Session, key: i64) -> Option<String> {
+    let (classid, objid) = ((key >> 32) as u32, key as u32);
+    let row = session
+        .client()
+        .query_opt(
+            "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'),
+                    coalesce(a.client_hostname, host(a.client_addr), 'local socket'),
+                    to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
+             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1",
+            &[&classid, &objid],
+        )
+        .await
+        .ok()??;
+    let (pid, app, host, since): (i32, String, String, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
+    Some(format!("pid {pid} ({app}) from {host}, connected since {since}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_names() {
+        assert_eq!(Table::parse("confiture_migrations").unwrap().to_string(), "public.confiture_migrations");
+        assert_eq!(Table::parse("ops.Migrations").unwrap().sql(), "\"ops\".\"Migrations\"");
+        assert!(Table::parse("a.b.c").is_none());
+        assert!(Table::parse(".x").is_none());
+    }
+}
