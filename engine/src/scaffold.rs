@@ -84,6 +84,8 @@ mod tests {
         let kdl = std::fs::read_to_string(dir.path().join("confiture.kdl")).unwrap();
         assert!(kdl.contains("project \"shop\""), "{kdl}");
         assert!(kdl.contains("{{ env.DATABASE_URL | default('postgresql://localhost/shop_development') }}"), "{kdl}");
+        let release = std::fs::read_to_string(dir.path().join("pipelines/release.kdl")).unwrap();
+        assert!(release.contains("url=\"{{ env.PROD_DATABASE_URL }}\""), "{release}");
         std::fs::write(dir.path().join("pipelines/release.kdl"), "mine").unwrap();
         let second = init(dir.path(), "shop").unwrap();
         assert!(second.iter().all(|c| !c.created));

@@ -24,6 +24,7 @@ continue-on-error=#true. Ctrl-C cancels running stages cleanly (exit 130).
 
 Stage types:
   build    create a database from the schema files and seeds of an environment
+  migrate  apply, roll back, check or rehearse versioned migrations (db/migrations)
 
 The report (text, or JSON per schemas/run-report.json) goes to stdout; progress and errors to stderr.";
 

@@ -32,6 +32,12 @@ fn the_demo_release_pipeline_runs() {
     let build = &v["stages"][0]["outputs"];
     assert_eq!(build["files"], 8);
     assert!(build["statements"].as_u64().unwrap() > 30);
+    let names: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["build", "rehearse", "apply", "verify"]);
+    let apply = &v["stages"][2]["outputs"];
+    assert_eq!(apply["counts"]["ran"], 3, "every demo migration applies from an empty database");
+    assert_eq!(apply["current"], "20261120000000");
+    assert_eq!(v["stages"][3]["status"], "succeeded");
 }
 
 #[test]

@@ -388,3 +388,27 @@ fn migrate_new_writes_an_empty_timestamped_pair() {
     assert_eq!(v["version"].as_str().unwrap().len(), 14);
     assert!(p.file(up).is_file() && p.file(v["down"].as_str().unwrap()).is_file());
 }
+
+#[test]
+fn database_fallbacks_and_a_custom_tracking_table() {
+    let (_, db) = setup("fallback");
+    let p = Project::new();
+    migration(&p, "001_a", "CREATE TABLE a (id int);\n", None);
+    // CONFITURE_DATABASE_URL wins over DATABASE_URL; the choice is logged without the password.
+    let with_password = format!("{} password=hunter2", url(&db));
+    let mut cmd = p.cmd(&["-v", "migrate", "up", "--tracking-table", "ops.migrations"]);
+    cmd.env("CONFITURE_DATABASE_URL", &with_password).env("DATABASE_URL", "postgresql://nobody@127.0.0.1:1/nowhere");
+    let out = crate::support::run(&mut cmd);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("(from CONFITURE_DATABASE_URL)"), "{}", out.stderr);
+    assert!(!out.all().contains("hunter2"), "{}", out.all());
+    assert!(table_exists(&db, "ops.migrations") && !table_exists(&db, "confiture_migrations"));
+    let mut cmd = p.cmd(&["migrate", "status", "--tracking-table", "ops.migrations"]);
+    cmd.env("DATABASE_URL", url(&db));
+    assert_eq!(crate::support::run(&mut cmd).code, 0);
+    // An empty tracking table is not a missing one.
+    query(&url(&db), "DELETE FROM ops.migrations");
+    let mut cmd = p.cmd(&["migrate", "status", "--tracking-table", "ops.migrations"]);
+    cmd.env("DATABASE_URL", url(&db));
+    assert_eq!(crate::support::run(&mut cmd).code, 1, "pending, not 'no table'");
+}

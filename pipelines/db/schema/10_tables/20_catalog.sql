@@ -20,6 +20,7 @@ CREATE TABLE books (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     isbn          text NOT NULL UNIQUE CHECK (length(isbn) IN (10, 13)),
     title         text NOT NULL,
+    subtitle      text,
     publisher_id  bigint REFERENCES publishers (id),
     published_on  date,
     price_cents   integer NOT NULL CHECK (price_cents >= 0),

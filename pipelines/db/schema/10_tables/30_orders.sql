@@ -30,6 +30,7 @@ CREATE TABLE reviews (
 );
 
 CREATE INDEX reviews_customer_id_idx ON reviews (customer_id);
+CREATE INDEX reviews_rating_idx ON reviews (rating);
 
 -- Keep stock honest: an order item takes books out of inventory.
 CREATE FUNCTION take_from_inventory() RETURNS trigger
