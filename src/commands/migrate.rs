@@ -157,7 +157,7 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
         }
         MigrateCommand::Down { steps, to, lock_timeout, statement_timeout, common } => {
             if let Some(n) = steps {
-                stage = stage.child(Node::synthetic("steps").arg(n.to_string()));
+                stage = stage.child(Node::synthetic("steps").arg_int(i128::from(n)));
             }
             if let Some(v) = to {
                 stage = stage.child(text("to", &v));

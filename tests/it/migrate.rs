@@ -412,3 +412,121 @@ fn database_fallbacks_and_a_custom_tracking_table() {
     cmd.env("DATABASE_URL", url(&db));
     assert_eq!(crate::support::run(&mut cmd).code, 1, "pending, not 'no table'");
 }
+
+#[test]
+fn steps_directives_timeouts_and_events() {
+    let (p, db) = setup("knobs");
+    migration(&p, "001_a", "CREATE TABLE a (id int);\n", Some("DROP TABLE a;\n"));
+    migration(
+        &p,
+        "002_b",
+        "-- confiture:no-transaction\nCREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n",
+        Some("DROP TABLE b;\n"),
+    );
+    migration(&p, "003_c", "CREATE TABLE c (id int);\n", Some("DROP TABLE c;\n"));
+    let out = p.run(&["migrate", "up", "--env", "dev", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let m = &out.json()["stages"][0]["outputs"]["migrations"];
+    assert_eq!((m[0]["transactional"].clone(), m[1]["transactional"].clone()), (true.into(), false.into()));
+    // Lifecycle events reach the progress lines on stderr.
+    for id in ["001_a", "002_b", "003_c"] {
+        assert!(out.stderr.contains(&format!("✓ migrate: {id} (")), "{}", out.stderr);
+    }
+    let down = p.run(&["migrate", "down", "--steps", "2", "--env", "dev"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert_eq!(applied(&db), ["001"]);
+
+    migration(
+        &p,
+        "002_b",
+        "-- confiture:no-transaction\nCREATE TABLE b (id int);\nINSERT INTO b VALUES (1);\n",
+        Some("DROP TABLE b;\n"),
+    );
+    std::fs::remove_file(p.file("db/migrations/003_c.up.sql")).unwrap();
+    std::fs::remove_file(p.file("db/migrations/003_c.down.sql")).unwrap();
+    migration(&p, "003_slow", "SELECT pg_sleep(5);\n", None);
+    let timed_out = p.run(&["migrate", "up", "--env", "dev", "--statement-timeout", "300ms"]);
+    assert_eq!(timed_out.code, 1, "{timed_out:?}");
+    assert!(timed_out.stderr.contains("statement timeout"), "{}", timed_out.stderr);
+    assert_eq!(applied(&db), ["001", "002"]);
+}
+
+#[test]
+fn lock_timeout_bounds_waiting_for_table_locks() {
+    let (p, db) = setup("lock_timeout");
+    migration(&p, "001_t", "CREATE TABLE t (id int);\n", None);
+    assert_eq!(p.run(&["migrate", "up", "--env", "dev"]).code, 0);
+    migration(&p, "002_alter", "ALTER TABLE t ADD COLUMN x int;\n", None);
+    // Another session holds a lock on t while the migration wants ACCESS EXCLUSIVE.
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let dsn = url(&db);
+    let holder = std::thread::spawn(move || {
+        crate::support::block_on(async move {
+            let info = confiture_engine::pg::ConnInfo::parse(&dsn).unwrap();
+            let s = confiture_engine::pg::connect(&info, "holder").await.unwrap();
+            s.client().batch_execute("BEGIN; LOCK TABLE t IN ACCESS SHARE MODE").await.unwrap();
+            ready_tx.send(()).unwrap();
+            tokio::task::spawn_blocking(move || done_rx.recv()).await.unwrap().ok();
+        })
+    });
+    ready_rx.recv().unwrap();
+    let t0 = Instant::now();
+    let out = p.run(&["migrate", "up", "--env", "dev", "--lock-timeout", "300ms"]);
+    done_tx.send(()).unwrap();
+    holder.join().unwrap();
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("lock timeout"), "{}", out.stderr);
+    assert!(t0.elapsed() < Duration::from_secs(20));
+    assert_eq!(applied(&db), ["001"]);
+}
+
+#[test]
+fn ctrl_c_rolls_back_the_running_migration() {
+    let (p, db) = setup("ctrl_c");
+    migration(&p, "001_first", "CREATE TABLE first (id int);\n", None);
+    migration(&p, "002_slow", "CREATE TABLE slow (id int);\nSELECT pg_sleep(60);\n", None);
+    let mut child =
+        p.cmd(&["migrate", "up", "--env", "dev", "-q"]).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while scalar(
+        &url(&db),
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'SELECT pg_sleep%'",
+    )
+    .as_deref()
+        != Some("1")
+    {
+        assert!(Instant::now() < deadline, "the slow migration never started");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let t0 = Instant::now();
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(130));
+    assert!(t0.elapsed() < Duration::from_secs(20), "cancelled, not waited out");
+    assert_eq!(applied(&db), ["001"]);
+    assert!(!table_exists(&db, "slow"));
+}
+
+#[test]
+fn commands_that_need_the_table_exit_2_without_it() {
+    let (p, _) = setup("no_table");
+    three(&p);
+    for cmd in ["status", "verify", "current", "down"] {
+        let out = p.run(&["migrate", cmd, "--env", "dev"]);
+        assert_eq!(out.code, 2, "{cmd}: {out:?}");
+    }
+}
+
+#[test]
+fn preflight_reports_every_failure() {
+    let (p, _) = setup("preflight_many");
+    migration(&p, "001_a", "INSERT INTO nowhere VALUES (1);\n", None);
+    migration(&p, "002_b", "CREATE TABLE fine (id int);\n", None);
+    migration(&p, "003_c", "SELECT 1/0;\n", None);
+    let (_, scratch) = setup("preflight_scratch");
+    let out = p.run(&["migrate", "preflight", "--against", &url(&scratch), "--format", "json"]);
+    assert_eq!(out.code, 7, "{out:?}");
+    assert_eq!(states(&out), ["failed", "rehearsed", "failed"]);
+    assert!(out.stderr.contains("2 migrations failed in the rehearsal"), "{}", out.stderr);
+}

@@ -102,7 +102,8 @@ impl Session {
     }
 
     /// Await `fut`; if `cancel` fires first, ask the server to cancel the running query and wait
-    /// for it to stop, then return [`PgError::Cancelled`].
+    /// for it to stop, then return [`PgError::Cancelled`] (or the result, if the query completed
+    /// anyway).
     pub async fn cancellable<T, F>(&self, cancel: &CancellationToken, fut: F) -> Result<T, PgError>
     where
         F: Future<Output = Result<T, tokio_postgres::Error>>,
@@ -113,8 +114,12 @@ impl Session {
             result = &mut fut => result.map_err(PgError::Query),
             () = cancel.cancelled() => {
                 self.cancel_running().await;
-                let _ = fut.await;
-                Err(PgError::Cancelled)
+                // If the statement finished before the cancel reached the server, it happened:
+                // say so, and let the caller stop before the next one.
+                match fut.await {
+                    Ok(value) => Ok(value),
+                    Err(_) => Err(PgError::Cancelled),
+                }
             }
         }
     }

@@ -94,6 +94,12 @@ impl Node {
         self
     }
 
+    /// Builder: add an integer argument.
+    pub fn arg_int(mut self, value: i128) -> Self {
+        self.args.push(Entry { value: Value::Int(value), span: self.span });
+        self
+    }
+
     /// Builder: add a boolean argument.
     pub fn arg_bool(mut self, value: bool) -> Self {
         self.args.push(Entry { value: Value::Bool(value), span: self.span });

@@ -43,9 +43,13 @@ pub fn checksum(bytes: &[u8]) -> String {
 
 /// The numeric value of a version string (digits only), if it has one.
 pub fn version_number(version: &str) -> Option<u128> {
-    (!version.is_empty() && version.bytes().all(|b| b.is_ascii_digit()))
-        .then(|| version.trim_start_matches('0').parse().ok().or(Some(0)))
-        .flatten()
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    match version.trim_start_matches('0') {
+        "" => Some(0),
+        digits => digits.parse().ok(),
+    }
 }
 
 enum Kind {
@@ -262,5 +266,6 @@ mod tests {
         assert_eq!(version_number("0001"), Some(1));
         assert_eq!(version_number("000"), Some(0));
         assert_eq!(version_number("1a"), None);
+        assert_eq!(version_number(&"9".repeat(40)), None, "too long for a number is not a version");
     }
 }

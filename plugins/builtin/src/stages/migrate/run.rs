@@ -358,12 +358,7 @@ async fn apply_one(
         let n = p.statements.len();
         return match script::run_requests(&ctx.session, requests, &ctx.cx.cancel, &mut |_| {}).await {
             // Not raced against cancellation: once COMMIT is sent, its outcome is the outcome.
-            Ok(_) => client.batch_execute("COMMIT").await.map_err(|e| {
-                StageError::new(
-                    ExitCode::Failure,
-                    format!("{}: COMMIT failed: {} (rolled back)", m.up_shown, pg::describe(&e)),
-                )
-            }),
+            Ok(_) => client.batch_execute("COMMIT").await.map_err(|e| commit_error(&m.up_shown, &e)),
             Err(ScriptError::Cancelled) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 Err(StageError::cancelled())
@@ -384,6 +379,11 @@ async fn apply_one(
     tracing::info!("{}: running statement by statement ({})", m.id(), p.outside_transaction.as_deref().unwrap_or(""));
     let t0 = Instant::now();
     for i in 0..p.statements.len() {
+        // Ctrl-C stops between statements; a statement that completed is kept and, if it was the
+        // last, the migration is recorded below.
+        if ctx.cx.cancel.is_cancelled() {
+            return Err(StageError::cancelled());
+        }
         if let Err(e) = ctx.session.cancellable(&ctx.cx.cancel, client.batch_execute(p.text(i))).await {
             return Err(match e {
                 PgError::Query(error) => statement_error(p, i, &error, m, false),
@@ -392,8 +392,35 @@ async fn apply_one(
         }
     }
     let ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
-    client.execute(insert, &insert_params(m, &ms, &not_baseline)).await.map_err(PgError::from)?;
+    client.execute(insert, &insert_params(m, &ms, &not_baseline)).await.map_err(|e| {
+        StageError::new(
+            ExitCode::Failure,
+            format!(
+                "{}: every statement ran, but recording it failed: {}; the migration is applied and NOT recorded — \
+                 record it with `confiture migrate baseline --through {}` once earlier ones are applied",
+                m.up_shown,
+                pg::describe(&e),
+                m.version
+            ),
+        )
+    })?;
     Ok(())
+}
+
+/// A failed COMMIT: rolled back if the server said so; unknown if the connection was lost.
+fn commit_error(what: &str, e: &tokio_postgres::Error) -> StageError {
+    if e.as_db_error().is_some() {
+        StageError::new(ExitCode::Failure, format!("{what}: COMMIT failed: {} (rolled back)", pg::describe(e)))
+    } else {
+        StageError::new(
+            ExitCode::Connection,
+            format!(
+                "{what}: the connection was lost during COMMIT, so whether it took effect is unknown: `confiture migrate \
+                 status` tells ({})",
+                pg::describe(e)
+            ),
+        )
+    }
 }
 
 fn statement_error(
@@ -498,11 +525,10 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             ctx.cx.emit(&event("before-migration", m, vec![("direction".into(), "down".into())]))?;
         }
         let result = match script::run_requests(&ctx.session, requests, &ctx.cx.cancel, &mut |_| {}).await {
-            Ok(n) => client
-                .batch_execute("COMMIT")
-                .await
-                .map(|()| n)
-                .map_err(|error| ScriptError::Statement { index: usize::MAX, error }),
+            Ok(n) => match client.batch_execute("COMMIT").await {
+                Ok(()) => Ok(n),
+                Err(e) => return Err(commit_error("the rollback", &e)),
+            },
             Err(e) => Err(e),
         };
         match result {
@@ -574,9 +600,14 @@ async fn down_one(
             });
         }
     }
-    client.execute(delete, &[&a.version]).await.map_err(PgError::from)?;
+    if let Err(e) = client.execute(delete, &[&a.version]).await {
+        if p.transactional() {
+            let _ = client.batch_execute("ROLLBACK").await;
+        }
+        return Err(PgError::from(e).into());
+    }
     if p.transactional() {
-        client.batch_execute("COMMIT").await.map_err(PgError::from)?;
+        client.batch_execute("COMMIT").await.map_err(|e| commit_error(&m.id(), &e))?;
     }
     Ok(())
 }

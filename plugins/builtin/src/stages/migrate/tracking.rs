@@ -66,11 +66,21 @@ pub async fn exists(session: &Session, table: &Table) -> Result<bool, PgError> {
     Ok(row.get(0))
 }
 
-/// Create the table (and its schema) unless it exists. Call with the lock held.
+/// Create the table (and its schema) unless it exists. Call with the lock held. Only what is
+/// missing is created: `CREATE … IF NOT EXISTS` checks privileges first, and a migration role often
+/// may create tables in its schema but not schemas in the database.
 pub async fn create(session: &Session, table: &Table) -> Result<(), PgError> {
+    if exists(session, table).await? {
+        return Ok(());
+    }
+    let client = session.client();
+    let schema_exists: bool =
+        client.query_one("SELECT to_regnamespace($1) IS NOT NULL", &[&quote_ident(&table.schema)]).await?.get(0);
+    if !schema_exists {
+        client.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {}", quote_ident(&table.schema))).await?;
+    }
     let sql = format!(
-        "CREATE SCHEMA IF NOT EXISTS {schema};
-         CREATE TABLE IF NOT EXISTS {t} (
+        "CREATE TABLE IF NOT EXISTS {t} (
              version text PRIMARY KEY,
              name text NOT NULL,
              checksum text NOT NULL,
@@ -81,37 +91,50 @@ pub async fn create(session: &Session, table: &Table) -> Result<(), PgError> {
              baseline boolean NOT NULL DEFAULT false
          );
          COMMENT ON TABLE {t} IS 'migrations applied by confiture (https://github.com/confiture-rs/confiture)'",
-        schema = quote_ident(&table.schema),
         t = table.sql()
     );
-    session.client().batch_execute(&sql).await?;
+    client.batch_execute(&sql).await?;
     Ok(())
 }
 
-/// Every applied migration, ordered by version.
-pub async fn applied(session: &Session, table: &Table) -> Result<Vec<Applied>, PgError> {
+/// Every applied migration, ordered by version. A table of that name that is not confiture's
+/// (other columns or types) is an error naming what does not fit, not a crash.
+pub async fn applied(session: &Session, table: &Table) -> Result<Vec<Applied>, StageError> {
     let sql = format!(
         "SELECT version, name, checksum, to_char(applied_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"'),
                 execution_ms, baseline
          FROM {}",
         table.sql()
     );
-    let rows = session.client().query(&sql, &[]).await?;
-    let mut out: Vec<Applied> = rows
-        .iter()
-        .map(|r| {
-            let version: String = r.get(0);
-            Applied {
-                number: super::files::version_number(&version).unwrap_or(u128::MAX),
-                version,
-                name: r.get(1),
-                checksum: r.get(2),
-                applied_at: r.get(3),
-                execution_ms: r.get(4),
-                baseline: r.get(5),
-            }
-        })
-        .collect();
+    let not_ours = |what: String| {
+        StageError::new(
+            ExitCode::Config,
+            format!("{table} is not a confiture tracking table ({what}); choose another with --tracking-table"),
+        )
+    };
+    let rows = session.client().query(&sql, &[]).await.map_err(|e| match e.code() {
+        Some(c)
+            if *c == tokio_postgres::error::SqlState::UNDEFINED_COLUMN
+                || *c == tokio_postgres::error::SqlState::UNDEFINED_FUNCTION =>
+        {
+            not_ours(confiture_engine::pg::describe(&e))
+        }
+        _ => StageError::from(PgError::from(e)),
+    })?;
+    let mut out = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let get_err = |e: tokio_postgres::Error| not_ours(e.to_string());
+        let version: String = r.try_get(0).map_err(get_err)?;
+        out.push(Applied {
+            number: super::files::version_number(&version).unwrap_or(u128::MAX),
+            version,
+            name: r.try_get(1).map_err(get_err)?,
+            checksum: r.try_get(2).map_err(get_err)?,
+            applied_at: r.try_get::<_, Option<String>>(3).map_err(get_err)?.unwrap_or_default(),
+            execution_ms: r.try_get::<_, Option<f64>>(4).map_err(get_err)?.unwrap_or(0.0),
+            baseline: r.try_get::<_, Option<bool>>(5).map_err(get_err)?.unwrap_or(false),
+        });
+    }
     out.sort_by_key(|a| a.number);
     Ok(out)
 }
