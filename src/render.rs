@@ -180,6 +180,13 @@ pub fn print_run_report(report: &RunReport) {
         println!("  {mark} {:<width$} {time}{detail}", s.name);
         if s.uses == "migrate" && !s.outputs.is_empty() {
             print_migrations(&s.outputs);
+        } else if s.uses == "lint" && !s.outputs.is_empty() {
+            let h = handler();
+            for d in &s.diagnostics {
+                println!("{}", d.render(&h));
+            }
+            print!("      ");
+            print_lint_summary(&s.outputs);
         } else if s.error.is_none() {
             for (k, v) in &s.outputs {
                 let shown = match v {
@@ -198,6 +205,34 @@ pub fn print_run_report(report: &RunReport) {
         RunStatus::Cancelled => "cancelled",
     };
     println!("{verdict} in {:.2}s (exit {})", report.duration_ms / 1000.0, report.exit_code);
+}
+
+/// `confiture lint`: every finding as a code frame, then a summary.
+pub fn print_lint(report: &RunReport) {
+    let h = handler();
+    let Some(stage) = report.stages.first() else { return };
+    for d in &stage.diagnostics {
+        println!("{}", d.render(&h));
+    }
+    print_lint_summary(&stage.outputs);
+}
+
+fn print_lint_summary(outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
+    let counts = outputs.get("counts").cloned().unwrap_or_default();
+    let files = outputs.get("files").and_then(|f| f.as_array()).map_or(0, Vec::len);
+    let n = |k: &str| counts[k].as_u64().unwrap_or(0);
+    let s = |n: u64| if n == 1 { "" } else { "s" };
+    println!(
+        "{} error{}, {} warning{}, {} note{} in {files} file{} ({} statements)",
+        n("error"),
+        s(n("error")),
+        n("warning"),
+        s(n("warning")),
+        n("info"),
+        s(n("info")),
+        s(files as u64),
+        outputs.get("statements").and_then(|v| v.as_u64()).unwrap_or(0)
+    );
 }
 
 /// `migrate current`: the bare version (nothing when nothing is applied).

@@ -57,6 +57,7 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 pub enum Severity {
     Error,
     Warning,
+    Info,
 }
 
 /// One problem, pointing at a span of a source file.
@@ -86,6 +87,11 @@ impl Diagnostic {
             help: None,
             also: Vec::new(),
         }
+    }
+
+    pub fn with_severity(mut self, severity: Severity) -> Self {
+        self.severity = severity;
+        self
     }
 
     pub fn warning(code: impl Into<Cow<'static, str>>, span: SourceSpan, message: impl Into<String>) -> Self {
@@ -149,6 +155,7 @@ impl miette::Diagnostic for Diagnostic {
         Some(match self.severity {
             Severity::Error => miette::Severity::Error,
             Severity::Warning => miette::Severity::Warning,
+            Severity::Info => miette::Severity::Advice,
         })
     }
 

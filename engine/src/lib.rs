@@ -26,3 +26,5 @@ pub mod stage;
 pub mod template;
 
 pub use exit::ExitCode;
+/// PostgreSQL's parser, as the engine uses it (stages that read parse trees use this one).
+pub use pg_query;

@@ -34,6 +34,11 @@ pub struct Project {
     pub file: Option<PathBuf>,
     pub name: Option<String>,
     environments: BTreeMap<String, Environment>,
+    /// Settings for stage types, by type (`lint { … }` in confiture.kdl): defaults every stage of
+    /// that type starts from.
+    defaults: BTreeMap<String, Node>,
+    /// confiture.kdl, for diagnostics about `defaults`.
+    pub source: Option<SourceFile>,
 }
 
 /// Where an environment's database is.
@@ -124,8 +129,41 @@ impl Project {
                 return Err(d.finish(&source));
             }
             project.file = Some(file);
+            project.source = Some(source);
         }
         Ok(project)
+    }
+
+    /// The defaults confiture.kdl gives for a stage type (`lint { … }`).
+    pub fn stage_defaults(&self, stage_type: &str) -> Option<&Node> {
+        self.defaults.get(stage_type)
+    }
+
+    /// Every top-level node of confiture.kdl that is neither an environment nor a stage type.
+    pub fn check_defaults(&self, stage_types: &[&str]) -> Diagnostics {
+        let mut d = Diagnostics::default();
+        let Some(source) = &self.source else { return d };
+        let mut known = vec!["project", "environment"];
+        known.extend_from_slice(stage_types);
+        for (name, n) in &self.defaults {
+            if !stage_types.contains(&name.as_str()) {
+                d.push(
+                    Diagnostic::error(
+                        "pipeline::unknown-node",
+                        n.name_span,
+                        format!("unknown node `{name}` in confiture.kdl"),
+                    )
+                    .with_label("not known here")
+                    .with_help(decode::one_of(
+                        "nodes allowed in confiture.kdl (stage types give defaults)",
+                        &known,
+                        name,
+                    ))
+                    .with_source(source),
+                );
+            }
+        }
+        d
     }
 
     /// An environment: from confiture.kdl, else from `db/environments/NAME.yaml`.
@@ -200,19 +238,16 @@ fn decode_project(nodes: &[Node], project: &mut Project, file: &Path, d: &mut Di
                     project.environments.insert(env.name.clone(), env);
                 }
             }
-            other => d.push(
-                Diagnostic::error(
-                    "pipeline::unknown-node",
-                    n.name_span,
-                    format!("unknown node `{other}` in confiture.kdl"),
-                )
-                .with_label("not known here")
-                .with_help(decode::one_of(
-                    "nodes allowed in confiture.kdl",
-                    &["project", "environment"],
-                    other,
-                )),
-            ),
+            // Defaults for a stage type; checked against the registry by `check_defaults`.
+            other => {
+                if project.defaults.insert(other.to_string(), n.clone()).is_some() {
+                    d.push(
+                        Diagnostic::error("pipeline::duplicate-node", n.name_span, format!("`{other}` is given twice"))
+                            .with_label("again here")
+                            .with_help(format!("keep one `{other}` block")),
+                    );
+                }
+            }
         }
     }
 }

@@ -57,6 +57,10 @@ pub struct StageReport {
     /// Why the stage did not run, when it was skipped.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped_because: Option<String>,
+    /// Code frames the stage attached (e.g. lint findings), for text output only.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub diagnostics: Vec<Diagnostic>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]

@@ -110,6 +110,7 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
             outputs: BTreeMap::new(),
             error: None,
             skipped_because: None,
+            diagnostics: Vec::new(),
         })
         .collect();
     let mut waiting_on: Vec<usize> = (0..n).map(|i| pipeline.dag.dependencies(i).len()).collect();
@@ -201,16 +202,18 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
         report.duration_ms = Some(finished.duration.as_secs_f64() * 1000.0);
         let mut proceed = true;
         match finished.result {
-            Ok(outputs) => {
+            Ok(mut outputs) => {
                 report.status = StageStatus::Succeeded;
                 report.outputs = outputs.shown().clone();
+                report.diagnostics = outputs.take_diagnostics();
                 done_outputs.insert(decl.name.clone(), outputs);
             }
             Err(mut err) => {
                 report.status = if err.is_cancelled() { StageStatus::Cancelled } else { StageStatus::Failed };
-                if let Some(outputs) = err.outputs.take() {
+                if let Some(mut outputs) = err.outputs.take() {
                     report.outputs = outputs.shown().clone();
-                    done_outputs.insert(decl.name.clone(), outputs);
+                    report.diagnostics = outputs.take_diagnostics();
+                    done_outputs.insert(decl.name.clone(), *outputs);
                 }
                 if err.is_cancelled() || !decl.continue_on_error {
                     proceed = false;

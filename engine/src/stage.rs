@@ -250,6 +250,8 @@ pub struct Outputs {
     values: BTreeMap<String, serde_json::Value>,
     /// Report view of values that hold secrets.
     shown: BTreeMap<String, serde_json::Value>,
+    /// Code frames to show with the text report (lint findings, …); not in JSON.
+    diagnostics: Vec<Diagnostic>,
 }
 
 impl Outputs {
@@ -283,6 +285,17 @@ impl Outputs {
         self.values.get(key)
     }
 
+    /// Attach a code frame for the text report.
+    pub fn attach(&mut self, d: Diagnostic) -> &mut Self {
+        self.diagnostics.push(d);
+        self
+    }
+
+    /// Take the attached code frames.
+    pub fn take_diagnostics(&mut self) -> Vec<Diagnostic> {
+        std::mem::take(&mut self.diagnostics)
+    }
+
     /// The values for templates.
     pub fn values(&self) -> &BTreeMap<String, serde_json::Value> {
         &self.values
@@ -304,7 +317,7 @@ pub struct StageError {
     /// Structured facts for the JSON report (SQLSTATE, detail, hint, file…).
     pub fields: BTreeMap<String, String>,
     /// What the stage did or found before it failed (a migration run reports what it applied).
-    pub outputs: Option<Outputs>,
+    pub outputs: Option<Box<Outputs>>,
 }
 
 impl StageError {
@@ -327,7 +340,7 @@ impl StageError {
     }
 
     pub fn with_outputs(mut self, outputs: Outputs) -> Self {
-        self.outputs = Some(outputs);
+        self.outputs = Some(Box::new(outputs));
         self
     }
 

@@ -2,6 +2,7 @@
 
 mod build;
 mod init;
+mod lint;
 mod migrate;
 mod pipeline;
 mod target;
@@ -101,6 +102,9 @@ Existing files are kept, never overwritten.")]
     /// Build an environment's database from db/schema (and seeds)
     #[command(after_help = build::HELP)]
     Build(build::BuildArgs),
+    /// Check SQL (migrations, schema files, stdin) for unsafe or sloppy DDL
+    #[command(after_help = lint::HELP)]
+    Lint(lint::LintArgs),
     /// Apply, roll back, check and rehearse versioned migrations (db/migrations)
     #[command(after_help = migrate::HELP)]
     Migrate(migrate::MigrateArgs),
@@ -141,5 +145,6 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Init(args) => init::init(args),
         Command::Build(args) => build::build(args, quiet).await,
         Command::Migrate(args) => migrate::migrate(args, quiet).await,
+        Command::Lint(args) => lint::lint(args, quiet).await,
     }
 }

@@ -6,5 +6,6 @@ mod cli;
 mod connect;
 mod demo;
 mod ephemeral;
+mod lint;
 mod migrate;
 mod support;

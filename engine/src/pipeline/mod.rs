@@ -346,6 +346,9 @@ fn assemble(
         );
     }
 
+    // Defaults in confiture.kdl must name stage types.
+    d.extend(project.check_defaults(&registry.names()));
+
     // Configure each stage.
     let database_names: Vec<String> = databases.iter().map(|db| db.name.clone()).collect();
     let mut stages = Vec::new();

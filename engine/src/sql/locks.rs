@@ -112,6 +112,10 @@ pub fn locks(node: &NodeEnum) -> Vec<Lock> {
                     None => {}
                 }
             }
+            // A table that references itself is not an existing table being locked.
+            if let Some(me) = s.relation.as_ref().map(range_var_name) {
+                out.0.retain(|l| l.relation != me);
+            }
         }
         NodeEnum::IndexStmt(s) => out.rel(&s.relation, if s.concurrent { ShareUpdateExclusive } else { Share }),
         NodeEnum::AlterTableStmt(s) => {
@@ -302,6 +306,7 @@ mod tests {
         let cases: &[(&str, &[(&str, &str)])] = &[
             ("CREATE TABLE t (id int)", &[]),
             ("CREATE TABLE t (id int REFERENCES users (id))", &[("users", "SHARE ROW EXCLUSIVE")]),
+            ("CREATE TABLE tree (id int PRIMARY KEY, parent int REFERENCES tree (id))", &[]),
             ("CREATE TABLE t (id int, FOREIGN KEY (id) REFERENCES app.users)", &[("app.users", "SHARE ROW EXCLUSIVE")]),
             ("CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1)", &[("p", "ACCESS EXCLUSIVE")]),
             ("CREATE INDEX i ON t (a)", &[("t", "SHARE")]),

@@ -73,6 +73,11 @@ impl SyntaxError {
 
 /// Split and classify the statements of `sql`.
 pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
+    Ok(parse(sql)?.into_iter().map(|(s, _)| s).collect())
+}
+
+/// Like [`split`], keeping each statement's parse tree (for linting).
+pub fn parse(sql: &str) -> Result<Vec<(Statement, Option<NodeEnum>)>, SyntaxError> {
     if sql.contains('\0') {
         return Err(SyntaxError { message: "the text contains a NUL byte".into(), offset: sql.find('\0') });
     }
@@ -83,7 +88,7 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
         }
     };
     let mut out = Vec::with_capacity(parsed.protobuf.stmts.len());
-    for raw in &parsed.protobuf.stmts {
+    for raw in parsed.protobuf.stmts {
         let start = usize::try_from(raw.stmt_location).unwrap_or(0).min(sql.len());
         let end = match usize::try_from(raw.stmt_len).unwrap_or(0) {
             0 => sql.len(),
@@ -95,15 +100,16 @@ pub fn split(sql: &str) -> Result<Vec<Statement>, SyntaxError> {
         if trimmed.is_empty() {
             continue;
         }
-        let node = raw.stmt.as_ref().and_then(|n| n.node.as_ref());
-        out.push(Statement {
+        let node = raw.stmt.and_then(|n| n.node);
+        let statement = Statement {
             offset: start + lead,
             len: trimmed.len(),
-            kind: node.map_or(StatementKind::Transactional, classify),
-            locks: node.map(locks::locks).unwrap_or_default(),
+            kind: node.as_ref().map_or(StatementKind::Transactional, classify),
+            locks: node.as_ref().map(locks::locks).unwrap_or_default(),
             adds_enum_value: matches!(node, Some(NodeEnum::AlterEnumStmt(_))),
-            creates: node.and_then(created_relation),
-        });
+            creates: node.as_ref().and_then(created_relation),
+        };
+        out.push((statement, node));
     }
     Ok(out)
 }

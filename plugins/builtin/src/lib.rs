@@ -1,18 +1,20 @@
 //! confiture's built-in stages. Each lives in `stages/<name>.rs` and is listed once in [`STAGES`].
 
+pub mod lint;
 pub mod stages;
 
 use confiture_engine::stage::{Registry, StageType};
 
 /// Every built-in stage type. Adding one: write `stages/<name>.rs`, add it here, add an example
 /// pipeline under `pipelines/` and a test.
-pub static STAGES: &[&dyn StageType] = &[&stages::build::Build, &stages::migrate::Migrate];
+pub static STAGES: &[&dyn StageType] = &[&stages::build::Build, &stages::lint::Lint, &stages::migrate::Migrate];
 
 /// The JSON Schemas of the built-in stages' outputs and commands, by file under `schemas/`.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
     vec![
         ("stages/build.json", schemars::schema_for!(stages::build::BuildOutputs)),
         ("stages/migrate.json", schemars::schema_for!(stages::migrate::MigrateOutputs)),
+        ("stages/lint.json", schemars::schema_for!(lint::report::LintOutputs)),
         ("migrate-new.json", schemars::schema_for!(stages::migrate::NewMigration)),
     ]
 }

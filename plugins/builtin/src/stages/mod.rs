@@ -1,4 +1,5 @@
 //! The built-in stages.
 
 pub mod build;
+pub mod lint;
 pub mod migrate;

@@ -1,0 +1,230 @@
+//! Small helpers over PostgreSQL parse trees (the `pg_query` protobuf types).
+
+use confiture_engine::pg_query::NodeEnum;
+use confiture_engine::pg_query::protobuf::{self, ConstrType, Node, RangeVar, TypeName};
+
+/// A relation's name as statements compare it: `schema.name`, with `public.` dropped.
+pub fn rel(r: &RangeVar) -> String {
+    if r.schemaname.is_empty() || r.schemaname == "public" {
+        r.relname.clone()
+    } else {
+        format!("{}.{}", r.schemaname, r.relname)
+    }
+}
+
+/// The strings of a name list (`List` of `String` nodes, or the nodes themselves).
+pub fn names(nodes: &[Node]) -> Vec<String> {
+    nodes
+        .iter()
+        .filter_map(|n| match n.node.as_ref()? {
+            NodeEnum::String(s) => Some(s.sval.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// A dotted name from a node that is a `List` of `String`s (how DROP and COMMENT name objects).
+pub fn dotted(n: &Node) -> Option<Vec<String>> {
+    match n.node.as_ref()? {
+        NodeEnum::List(l) => Some(names(&l.items)),
+        NodeEnum::String(s) => Some(vec![s.sval.clone()]),
+        NodeEnum::RangeVar(r) => Some(rel(r).split('.').map(str::to_string).collect()),
+        _ => None,
+    }
+}
+
+/// A dotted relation name from DROP/COMMENT objects, with `public.` dropped.
+pub fn dotted_rel(parts: &[String]) -> String {
+    match parts {
+        [schema, name] if schema == "public" => name.clone(),
+        _ => parts.join("."),
+    }
+}
+
+/// A type as the parser names it: the last name part (`int4`, `varchar`, `serial`, `timestamp`),
+/// its modifiers and whether it is an array.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Type {
+    pub name: String,
+    pub typmods: Vec<i64>,
+    pub array: bool,
+}
+
+pub fn type_of(t: &TypeName) -> Type {
+    let parts = names(&t.names);
+    let typmods = t
+        .typmods
+        .iter()
+        .filter_map(|m| match m.node.as_ref()? {
+            NodeEnum::AConst(c) => match c.val.as_ref()? {
+                protobuf::a_const::Val::Ival(i) => Some(i64::from(i.ival)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    Type { name: parts.last().cloned().unwrap_or_default(), typmods, array: !t.array_bounds.is_empty() }
+}
+
+/// The constraints of a column definition.
+pub fn column_constraints(c: &protobuf::ColumnDef) -> impl Iterator<Item = &protobuf::Constraint> {
+    c.constraints.iter().filter_map(|n| match n.node.as_ref() {
+        Some(NodeEnum::Constraint(k)) => Some(k.as_ref()),
+        _ => None,
+    })
+}
+
+pub fn is(c: &protobuf::Constraint, t: ConstrType) -> bool {
+    c.contype == t as i32
+}
+
+/// The column definitions and table constraints of a CREATE TABLE.
+pub fn table_elements(s: &protobuf::CreateStmt) -> (Vec<&protobuf::ColumnDef>, Vec<&protobuf::Constraint>) {
+    let mut cols = Vec::new();
+    let mut cons: Vec<&protobuf::Constraint> = s
+        .constraints
+        .iter()
+        .filter_map(|n| match n.node.as_ref() {
+            Some(NodeEnum::Constraint(k)) => Some(k.as_ref()),
+            _ => None,
+        })
+        .collect();
+    for e in &s.table_elts {
+        match e.node.as_ref() {
+            Some(NodeEnum::ColumnDef(c)) => cols.push(c.as_ref()),
+            Some(NodeEnum::Constraint(k)) => cons.push(k.as_ref()),
+            _ => {}
+        }
+    }
+    (cols, cons)
+}
+
+/// The commands of an ALTER TABLE.
+pub fn alter_cmds(s: &protobuf::AlterTableStmt) -> impl Iterator<Item = &protobuf::AlterTableCmd> {
+    s.cmds.iter().filter_map(|n| match n.node.as_ref() {
+        Some(NodeEnum::AlterTableCmd(c)) => Some(c.as_ref()),
+        _ => None,
+    })
+}
+
+pub fn subtype(c: &protobuf::AlterTableCmd) -> Option<protobuf::AlterTableType> {
+    protobuf::AlterTableType::try_from(c.subtype).ok()
+}
+
+/// The definition of an ALTER TABLE command, when it is a column.
+pub fn cmd_column(c: &protobuf::AlterTableCmd) -> Option<&protobuf::ColumnDef> {
+    match c.def.as_ref()?.node.as_ref()? {
+        NodeEnum::ColumnDef(d) => Some(d),
+        _ => None,
+    }
+}
+
+/// The definition of an ALTER TABLE command, when it is a constraint.
+pub fn cmd_constraint(c: &protobuf::AlterTableCmd) -> Option<&protobuf::Constraint> {
+    match c.def.as_ref()?.node.as_ref()? {
+        NodeEnum::Constraint(k) => Some(k),
+        _ => None,
+    }
+}
+
+/// Every function called anywhere inside an expression (last name part, lowercased).
+pub fn functions_called(n: &Node) -> Vec<String> {
+    let mut out = Vec::new();
+    collect_functions(n, &mut out);
+    out
+}
+
+fn collect_functions(n: &Node, out: &mut Vec<String>) {
+    let Some(node) = n.node.as_ref() else { return };
+    match node {
+        NodeEnum::FuncCall(f) => {
+            if let Some(name) = names(&f.funcname).last() {
+                out.push(name.to_lowercase());
+            }
+            for a in &f.args {
+                collect_functions(a, out);
+            }
+        }
+        NodeEnum::TypeCast(t) => {
+            if let Some(a) = &t.arg {
+                collect_functions(a, out);
+            }
+        }
+        NodeEnum::AExpr(e) => {
+            for side in [&e.lexpr, &e.rexpr].into_iter().flatten() {
+                collect_functions(side, out);
+            }
+        }
+        NodeEnum::CoalesceExpr(c) => {
+            for a in &c.args {
+                collect_functions(a, out);
+            }
+        }
+        NodeEnum::BoolExpr(b) => {
+            for a in &b.args {
+                collect_functions(a, out);
+            }
+        }
+        NodeEnum::SqlvalueFunction(_) => out.push("sqlvaluefunction".into()),
+        _ => {}
+    }
+}
+
+/// The column names of a constraint's key list (`keys` / `fk_attrs`).
+pub fn key_names(keys: &[Node]) -> Vec<String> {
+    names(keys)
+}
+
+/// The leading column names of an index (expressions end the list).
+pub fn index_columns(i: &protobuf::IndexStmt) -> Vec<String> {
+    let mut out = Vec::new();
+    for p in &i.index_params {
+        match p.node.as_ref() {
+            Some(NodeEnum::IndexElem(e)) if !e.name.is_empty() => out.push(e.name.clone()),
+            _ => break,
+        }
+    }
+    out
+}
+
+/// Columns a statement defines or retypes: those of CREATE TABLE, ALTER TABLE … ADD COLUMN and
+/// ALTER COLUMN … TYPE, with their table.
+pub fn defined_columns(node: &NodeEnum) -> Vec<(String, &protobuf::ColumnDef)> {
+    match node {
+        NodeEnum::CreateStmt(s) => {
+            let table = s.relation.as_ref().map(rel).unwrap_or_default();
+            table_elements(s).0.into_iter().map(|c| (table.clone(), c)).collect()
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let table = a.relation.as_ref().map(rel).unwrap_or_default();
+            alter_cmds(a)
+                .filter(|c| {
+                    matches!(
+                        subtype(c),
+                        Some(protobuf::AlterTableType::AtAddColumn | protobuf::AlterTableType::AtAlterColumnType)
+                    )
+                })
+                .filter_map(|c| {
+                    let col = cmd_column(c)?;
+                    Some((table.clone(), col))
+                })
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// The column's name (ALTER COLUMN … TYPE keeps it in the command, not the definition).
+pub fn column_name<'a>(node: &'a NodeEnum, col: &'a protobuf::ColumnDef) -> &'a str {
+    if !col.colname.is_empty() {
+        return &col.colname;
+    }
+    if let NodeEnum::AlterTableStmt(a) = node {
+        for c in alter_cmds(a) {
+            if cmd_column(c).is_some_and(|d| std::ptr::eq(d, col)) {
+                return &c.name;
+            }
+        }
+    }
+    ""
+}

@@ -1,0 +1,153 @@
+//! Lint results as stage outputs (`schemas/stages/lint.json`), SARIF 2.1.0 and JUnit XML.
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::check::Finding;
+use super::{Severity, rules};
+
+/// The outputs of a `lint` stage.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+#[schemars(title = "outputs of a lint stage")]
+pub struct LintOutputs {
+    /// Files linted, in order.
+    pub files: Vec<String>,
+    pub statements: usize,
+    pub counts: LintCounts,
+    /// Findings in file order.
+    pub findings: Vec<Finding>,
+    /// Whether table sizes from a live database informed the lock rules.
+    pub database_sizes: bool,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LintCounts {
+    pub error: usize,
+    pub warning: usize,
+    pub info: usize,
+}
+
+impl LintCounts {
+    pub fn of(findings: &[Finding]) -> Self {
+        let n = |s| findings.iter().filter(|f| f.severity == s).count();
+        LintCounts { error: n(Severity::Error), warning: n(Severity::Warning), info: n(Severity::Info) }
+    }
+}
+
+fn sarif_level(s: Severity) -> &'static str {
+    match s {
+        Severity::Error => "error",
+        Severity::Warning => "warning",
+        Severity::Info | Severity::Off => "note",
+    }
+}
+
+/// SARIF 2.1.0 for code-scanning tools (GitHub, GitLab, Azure DevOps).
+pub fn sarif(outputs: &LintOutputs) -> serde_json::Value {
+    let rules: Vec<serde_json::Value> = rules::all()
+        .map(|m| {
+            json!({
+                "id": m.id,
+                "name": m.id,
+                "shortDescription": { "text": m.summary },
+                "fullDescription": { "text": m.summary },
+                "help": { "text": m.summary, "markdown": m.markdown() },
+                "helpUri": format!("https://github.com/confiture-rs/confiture/blob/main/docs/rules/{}.md", m.id),
+                "defaultConfiguration": { "enabled": m.severity != Severity::Off, "level": sarif_level(m.severity) },
+                "properties": { "category": m.category.as_str() },
+            })
+        })
+        .collect();
+    let index_of = |id: &str| rules::all().position(|m| m.id == id);
+    let results: Vec<serde_json::Value> = outputs
+        .findings
+        .iter()
+        .map(|f| {
+            let mut r = json!({
+                "ruleId": f.rule,
+                "level": sarif_level(f.severity),
+                "message": { "text": format!("{} — {}", f.message, f.help) },
+                "locations": [{
+                    "physicalLocation": {
+                        "artifactLocation": { "uri": f.file.replace('\\', "/") },
+                        "region": {
+                            "startLine": f.line,
+                            "startColumn": f.column,
+                            "endLine": f.end_line,
+                            "endColumn": f.end_column.max(f.column + 1),
+                        }
+                    }
+                }],
+            });
+            if let Some(i) = index_of(&f.rule) {
+                r["ruleIndex"] = json!(i);
+            }
+            r
+        })
+        .collect();
+    json!({
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [{
+            "tool": {
+                "driver": {
+                    "name": "confiture",
+                    "semanticVersion": env!("CARGO_PKG_VERSION"),
+                    "informationUri": "https://github.com/confiture-rs/confiture",
+                    "rules": rules,
+                }
+            },
+            "results": results,
+            "artifacts": outputs.files.iter().map(|f| json!({ "location": { "uri": f.replace('\\', "/") } })).collect::<Vec<_>>(),
+        }]
+    })
+}
+
+fn xml_escape(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '&' => "&amp;".to_string(),
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&apos;".to_string(),
+            c if (c as u32) < 0x20 && c != '\n' && c != '\t' => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
+
+/// JUnit XML: one test case per file, a failure per error (warnings too with `deny_warnings`).
+pub fn junit(outputs: &LintOutputs, deny_warnings: bool) -> String {
+    let failing = |f: &Finding| f.severity == Severity::Error || (deny_warnings && f.severity == Severity::Warning);
+    let failures = outputs.findings.iter().filter(|f| failing(f)).count();
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&format!(
+        "<testsuites name=\"confiture lint\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"confiture lint\" tests=\"{}\" failures=\"{failures}\">\n",
+        outputs.files.len(),
+        outputs.files.len()
+    ));
+    for file in &outputs.files {
+        out.push_str(&format!("    <testcase classname=\"confiture.lint\" name=\"{}\">\n", xml_escape(file)));
+        for f in outputs.findings.iter().filter(|f| &f.file == file) {
+            let body = format!("{}:{}:{}: {} [{}]\n{}", f.file, f.line, f.column, f.message, f.rule, f.help);
+            if failing(f) {
+                out.push_str(&format!(
+                    "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
+                    xml_escape(&f.rule),
+                    xml_escape(&f.message),
+                    xml_escape(&body)
+                ));
+            } else {
+                out.push_str(&format!(
+                    "      <system-out>{}: {}</system-out>\n",
+                    f.severity.as_str(),
+                    xml_escape(&body)
+                ));
+            }
+        }
+        out.push_str("    </testcase>\n");
+    }
+    out.push_str("  </testsuite>\n</testsuites>\n");
+    out
+}

@@ -1,0 +1,74 @@
+//! require-concurrent-index-creation
+
+use super::prelude::*;
+
+declare_rule! {
+    /// ## What it does
+    /// Flags `CREATE INDEX` without `CONCURRENTLY` on a table that already exists.
+    ///
+    /// ## Why is this bad?
+    /// A plain `CREATE INDEX` holds a `SHARE` lock on the table for the whole build: every
+    /// `INSERT`, `UPDATE` and `DELETE` waits until the index is built, which on a large table takes
+    /// minutes. `CONCURRENTLY` builds it while writes continue.
+    ///
+    /// ## Example
+    /// ```sql
+    /// CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+    /// ```
+    ///
+    /// ## Use instead
+    /// ```sql
+    /// -- confiture:no-transaction
+    /// CREATE INDEX CONCURRENTLY orders_customer_id_idx ON orders (customer_id);
+    /// ```
+    pub struct RequireConcurrentIndexCreation {
+        id: "require-concurrent-index-creation",
+        category: Locks,
+        severity: Warning,
+        summary: "CREATE INDEX without CONCURRENTLY on an existing table",
+    }
+}
+
+impl Rule for RequireConcurrentIndexCreation {
+    fn meta(&self) -> &'static Meta {
+        &Self::META
+    }
+
+    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
+        let NodeEnum::IndexStmt(i) = s.node else { return };
+        if i.concurrent {
+            return;
+        }
+        let Some(t) = cx.existing(&i.relation) else { return };
+        let loc = i.relation.as_ref().map_or(-1, |r| r.location);
+        cx.report_lock(
+            s,
+            loc,
+            &t,
+            format!("CREATE INDEX takes a SHARE lock on {}: writes wait until the index is built", t.shown),
+            "use CREATE INDEX CONCURRENTLY, in a migration that starts with `-- confiture:no-transaction`",
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases() {
+        check_rule(
+            &RequireConcurrentIndexCreation,
+            &[
+                ("CREATE INDEX i ON t (a);", 1),
+                ("CREATE UNIQUE INDEX i ON s.t (a);", 1),
+                ("CREATE INDEX CONCURRENTLY i ON t (a);", 0),
+                ("CREATE TABLE t (a int); CREATE INDEX i ON t (a);", 0),
+                ("CREATE TABLE public.t (a int); CREATE INDEX i ON t (a);", 0),
+            ],
+        );
+        let f = findings(&RequireConcurrentIndexCreation, "CREATE INDEX i ON orders (a);");
+        assert!(f[0].message.contains("SHARE lock on orders"), "{}", f[0].message);
+        assert_eq!((f[0].line, f[0].column), (1, 19), "points at the table");
+    }
+}

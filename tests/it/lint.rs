@@ -1,0 +1,200 @@
+//! `confiture lint`: exit codes, formats (text, JSON, SARIF, JUnit), configuration, suppression,
+//! stdin, and table sizes from a live database.
+
+use std::io::Write;
+use std::process::Stdio;
+
+use crate::support::{Project, assert_valid, fresh_name, query, server, url};
+
+fn project() -> Project {
+    let p = Project::new();
+    p.write("confiture.kdl", "")
+        .write("db/schema/10_tables.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n")
+        .write("db/migrations/001_index.up.sql", "SET lock_timeout = '5s';\nSET statement_timeout = '1min';\nCREATE INDEX users_email_idx ON users (email);\n");
+    p
+}
+
+#[test]
+fn findings_show_a_code_frame_rule_and_help_and_exit_by_severity() {
+    let p = project();
+    let out = p.run(&["lint"]);
+    assert_eq!(out.code, 0, "warnings alone pass: {out:?}");
+    assert!(out.stdout.contains("lint::require-concurrent-index-creation"), "{}", out.stdout);
+    assert!(out.stdout.contains("db/migrations/001_index.up.sql:3:"), "{}", out.stdout);
+    assert!(out.stdout.contains("SHARE lock on users"), "{}", out.stdout);
+    assert!(out.stdout.contains("help: use CREATE INDEX CONCURRENTLY"), "{}", out.stdout);
+    assert!(out.stdout.contains("1 warning"), "{}", out.stdout);
+
+    assert_eq!(p.run(&["lint", "--deny-warnings"]).code, 1);
+    assert_eq!(p.run(&["lint", "--rule", "require-concurrent-index-creation=error"]).code, 1);
+    let off = p.run(&["lint", "--rule", "require-concurrent-index-creation=off", "--deny-warnings"]);
+    assert_eq!(off.code, 0, "{off:?}");
+    let bad = p.run(&["lint", "--rule", "no-such-rule=error"]);
+    assert_eq!(bad.code, 5, "{bad:?}");
+    assert!(bad.stderr.contains("no lint rule named `no-such-rule`"), "{}", bad.stderr);
+}
+
+#[test]
+fn unparseable_files_exit_5_with_their_location() {
+    let p = project();
+    p.write("db/migrations/002_typo.up.sql", "ALTER TABLE users\n  ADD COLUMN bio text,,;\n");
+    let out = p.run(&["lint", "--format", "json"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    let v = out.json();
+    let f = v["stages"][0]["outputs"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|f| f["rule"] == "syntax-error")
+        .cloned()
+        .unwrap();
+    assert_eq!((f["file"].as_str().unwrap(), f["line"].as_u64().unwrap()), ("db/migrations/002_typo.up.sql", 2));
+    // The other files were still linted.
+    assert!(
+        v["stages"][0]["outputs"]["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["rule"] == "require-concurrent-index-creation")
+    );
+}
+
+#[test]
+fn json_sarif_and_junit_are_valid() {
+    let p = project();
+    p.write("db/migrations/002_drop.up.sql", "SET lock_timeout = '1s';\nTRUNCATE users CASCADE;\n");
+    let json = p.run(&["lint", "--format", "json"]);
+    assert_eq!(json.code, 1, "truncate-cascade is an error: {json:?}");
+    let v = json.json();
+    assert_valid("run-report.json", &v);
+    assert_valid("stages/lint.json", &v["stages"][0]["outputs"]);
+    assert_eq!(v["stages"][0]["outputs"]["counts"]["error"], 1);
+
+    let sarif = p.run(&["lint", "--format", "sarif"]);
+    assert_eq!(sarif.code, 1);
+    let s: serde_json::Value = serde_json::from_str(&sarif.stdout).unwrap();
+    let schema_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/sarif-2.1.0-rtm.5.json");
+    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(schema_path).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).unwrap();
+    let errors: Vec<String> = validator.iter_errors(&s).map(|e| format!("{e} at {}", e.instance_path())).collect();
+    assert!(errors.is_empty(), "SARIF 2.1.0: {errors:#?}");
+    let results = s["runs"][0]["results"].as_array().unwrap();
+    assert!(results.iter().any(|r| r["ruleId"] == "truncate-cascade" && r["level"] == "error"));
+    assert_eq!(
+        results[0]["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
+        "db/migrations/001_index.up.sql"
+    );
+
+    let junit = p.run(&["lint", "--format", "junit"]);
+    assert_eq!(junit.code, 1);
+    assert!(junit.stdout.starts_with("<?xml"), "{}", junit.stdout);
+    assert_eq!(junit.stdout.matches("<testcase ").count(), 3, "{}", junit.stdout);
+    assert_eq!(junit.stdout.matches("<failure ").count(), 1, "{}", junit.stdout);
+    assert!(junit.stdout.contains("type=\"truncate-cascade\""), "{}", junit.stdout);
+}
+
+#[test]
+fn ignores_config_files_and_stdin() {
+    let p = project();
+    p.write(
+        "db/migrations/001_index.up.sql",
+        "SET lock_timeout = '5s';\nSET statement_timeout = '1min';\n-- confiture:ignore require-concurrent-index-creation users is tiny\nCREATE INDEX users_email_idx ON users (email);\n-- confiture:ignore drop-table nothing to drop here\nSELECT 1;\n",
+    );
+    let out = p.run(&["lint", "--format", "json"]);
+    let findings: Vec<String> = out.json()["stages"][0]["outputs"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| format!("{}:{}", f["rule"].as_str().unwrap(), f["line"]))
+        .collect();
+    assert_eq!(findings, ["unused-ignore:5"], "the used ignore suppresses; the unused one is reported");
+
+    // Defaults in confiture.kdl; a pipeline stage overrides them.
+    p.write("confiture.kdl", "lint {\n    rule \"unused-ignore\" severity=\"off\"\n    exclude \"db/schema/**\"\n}\n");
+    let quiet = p.run(&["lint", "--format", "json"]);
+    assert_eq!(quiet.json()["stages"][0]["outputs"]["counts"]["warning"], 0, "{}", quiet.stdout);
+    assert_eq!(quiet.json()["stages"][0]["outputs"]["files"], serde_json::json!(["db/migrations/001_index.up.sql"]));
+    p.write("confiture.kdl", "lnit { }\n");
+    let typo = p.run(&["lint"]);
+    assert_eq!(typo.code, 5, "{typo:?}");
+    assert!(typo.stderr.contains("did you mean `lint`?"), "{}", typo.stderr);
+
+    // stdin, as a migration.
+    p.write("confiture.kdl", "");
+    let mut child = p
+        .cmd(&["lint", "-", "--kind", "migration", "--format", "json"])
+        .stdout(Stdio::piped())
+        .stdin(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"UPDATE users SET email = NULL;\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rules: Vec<&str> =
+        v["stages"][0]["outputs"]["findings"].as_array().unwrap().iter().map(|f| f["rule"].as_str().unwrap()).collect();
+    assert!(rules.contains(&"update-without-where"), "{rules:?}");
+    assert_eq!(v["stages"][0]["outputs"]["findings"][0]["file"], "<stdin>");
+}
+
+#[test]
+fn a_database_gives_lock_findings_real_sizes() {
+    let db = fresh_name("lint_sizes");
+    query(&server().to_secret_string(), &format!("CREATE DATABASE {db}"));
+    query(
+        &url(&db),
+        "CREATE TABLE big (id bigint PRIMARY KEY, v text); INSERT INTO big SELECT g, 'x' FROM generate_series(1, 5000) g; ANALYZE big; CREATE TABLE empty (id bigint PRIMARY KEY)",
+    );
+    let p = Project::new();
+    p.write("confiture.kdl", "").write(
+        "db/migrations/001.up.sql",
+        "SET lock_timeout = '1s'; SET statement_timeout = '1min';\nCREATE INDEX big_v ON big (v);\nCREATE INDEX empty_id ON empty (id);\nCREATE INDEX gone_x ON not_there_yet (x);\n",
+    );
+    let out = p.run(&["lint", "--database", &url(&db), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(v["stages"][0]["outputs"]["database_sizes"], true);
+    let f: Vec<(String, String)> = v["stages"][0]["outputs"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["severity"].as_str().unwrap().to_string(), f["message"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(f.len(), 2, "a table that does not exist yet is new: {f:#?}");
+    assert_eq!(f[0].0, "warning");
+    assert!(f[0].1.contains("big (~5.0k rows,") && f[0].1.contains("in the database)"), "{}", f[0].1);
+    assert_eq!(f[1].0, "info", "an empty table is only informational");
+    assert!(f[1].1.contains("empty (empty in the database)"), "{}", f[1].1);
+}
+
+#[test]
+fn the_rule_catalogue_explains_itself() {
+    let list = crate::support::run(crate::support::confiture().args(["lint", "--list-rules", "--format", "json"]));
+    assert_eq!(list.code, 0);
+    let rules = list.json();
+    assert!(rules.as_array().unwrap().len() >= 46);
+    let explain = crate::support::run(crate::support::confiture().args(["lint", "--explain", "set-not-null"]));
+    assert_eq!(explain.code, 0);
+    for heading in ["## What it does", "## Why is this bad?", "## Example", "## Use instead"] {
+        assert!(explain.stdout.contains(heading), "{}", explain.stdout);
+    }
+    let unknown = crate::support::run(crate::support::confiture().args(["lint", "--explain", "set-not-nul"]));
+    assert_eq!(unknown.code, 5);
+    assert!(unknown.stderr.contains("did you mean `set-not-null`?"), "{}", unknown.stderr);
+}
+
+#[test]
+fn a_lint_stage_in_a_pipeline() {
+    let p = project();
+    p.write(
+        "pipelines/ci.kdl",
+        "pipeline \"ci\"\nstage \"lint\" uses=\"lint\" {\n    paths \"db/migrations\"\n    rule \"require-concurrent-index-creation\" severity=\"error\"\n}\n",
+    );
+    let out = p.run(&["run", "pipelines/ci.kdl"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stdout.contains("lint::require-concurrent-index-creation") && out.stdout.contains("1 error"),
+        "{}",
+        out.stdout
+    );
+    let _ = fresh_name;
+}
