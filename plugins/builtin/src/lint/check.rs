@@ -1,8 +1,8 @@
 //! The lint driver: parse, walk statements in order with what is known so far, collect findings.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, mpsc};
 
 use confiture_engine::diag::SourceFile;
 use confiture_engine::pg_query::NodeEnum;
@@ -145,7 +145,7 @@ pub struct Facts {
     /// Foreign keys: table, its columns, where.
     pub foreign_keys: Vec<(String, Vec<String>, At)>,
     /// Leading columns of indexes, primary keys and unique constraints, by table.
-    pub indexed: Vec<(String, Vec<String>)>,
+    pub indexed: HashMap<String, Vec<Vec<String>>>,
     /// Columns named like secrets, and the columns that have comments.
     pub secret_columns: Vec<(String, String, At)>,
     pub commented_columns: HashSet<(String, String)>,
@@ -318,8 +318,7 @@ struct Parsed {
 
 /// Lint `inputs` in order (order matters: a table created in an earlier file is new in a later one).
 pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintResult {
-    let parsed = parse_all(inputs);
-    let sources: Vec<SourceFile> = parsed.iter().map(|p| p.source.clone()).collect();
+    let mut sources: Vec<SourceFile> = Vec::with_capacity(inputs.len());
     let rules: Vec<(&'static dyn Rule, Severity)> = super::rules::RULES
         .iter()
         .map(|r| (*r, config.severity_of(r.meta())))
@@ -330,9 +329,10 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
     let mut syntax_errors = Vec::new();
     let mut statements = 0;
     // Per file: the ignore comments, and for each statement its byte range and the ignores above it.
-    let mut file_ignores: Vec<Vec<Ignore>> = Vec::with_capacity(parsed.len());
-    let mut scopes: Vec<Vec<(usize, usize, Vec<usize>)>> = Vec::with_capacity(parsed.len());
-    for (fi, p) in parsed.iter().enumerate() {
+    let mut file_ignores: Vec<Vec<Ignore>> = Vec::with_capacity(inputs.len());
+    let mut scopes: Vec<Vec<(usize, usize, Vec<usize>)>> = Vec::with_capacity(inputs.len());
+    for_each_parsed(inputs, |fi, p| {
+        sources.push(p.source.clone());
         facts.lock_timeout = false;
         facts.statement_timeout = false;
         facts.in_transaction = false;
@@ -364,7 +364,7 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
                     span: (offset, 1),
                     source: fi,
                 });
-                continue;
+                return;
             }
         };
         let mut prev_end = 0;
@@ -403,7 +403,7 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
             prev_end = st.offset + st.len;
             learn(&mut facts, &stmt, fi);
         }
-    }
+    });
     for (rule, severity) in &rules {
         let mut cx =
             Cx { facts: &facts, sizes, meta: rule.meta(), severity: *severity, out: &mut findings, sources: &sources };
@@ -469,19 +469,33 @@ fn leading_comments_len(text: &str) -> usize {
     }
 }
 
-fn parse_all(inputs: Vec<Input>) -> Vec<Parsed> {
+/// Parse `inputs` on worker threads and hand each file to `f` in order, on this thread, as soon
+/// as it and every file before it are parsed. At most `WINDOW` files are parsed ahead of `f`, so
+/// parse trees (ten times the size of the text) are freed as linting goes instead of all being
+/// held at once; memory is reused rather than faulted in fresh from the kernel.
+fn for_each_parsed(inputs: Vec<Input>, mut f: impl FnMut(usize, Parsed)) {
+    const WINDOW: usize = 64;
     let n = inputs.len();
     let threads = std::thread::available_parallelism().map_or(1, |t| t.get()).min(n.max(1));
-    let inputs: Vec<Input> = inputs;
     let next = AtomicUsize::new(0);
-    let mut slots: Vec<Option<Parsed>> = (0..n).map(|_| None).collect();
-    let results = std::sync::Mutex::new(&mut slots);
+    let done = Mutex::new(0usize);
+    let advanced = Condvar::new();
+    let (tx, rx) = mpsc::channel::<(usize, Parsed)>();
     std::thread::scope(|scope| {
         for _ in 0..threads {
-            scope.spawn(|| {
+            let tx = tx.clone();
+            let (inputs, next, done, advanced) = (&inputs, &next, &done, &advanced);
+            scope.spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     let Some(input) = inputs.get(i) else { break };
+                    drop(
+                        advanced
+                            .wait_while(done.lock().expect("the lint thread does not panic holding it"), |d| {
+                                i >= *d + WINDOW
+                            })
+                            .expect("the lint thread does not panic holding it"),
+                    );
                     let mut text = input.text.clone();
                     if text.starts_with('\u{feff}') {
                         text.drain(..3);
@@ -492,12 +506,40 @@ fn parse_all(inputs: Vec<Input>) -> Vec<Parsed> {
                         kind: input.kind,
                         statements,
                     };
-                    results.lock().expect("no thread panics while holding the results")[i] = Some(parsed);
+                    if tx.send((i, parsed)).is_err() {
+                        break;
+                    }
                 }
             });
         }
+        drop(tx);
+        // If `f` panics, let the parse threads run out (their sends then fail) so the scope can
+        // join them instead of waiting forever.
+        struct Release<'a>(&'a Mutex<usize>, &'a Condvar);
+        impl Drop for Release<'_> {
+            fn drop(&mut self) {
+                if let Ok(mut d) = self.0.lock() {
+                    *d = usize::MAX / 2;
+                }
+                self.1.notify_all();
+            }
+        }
+        let _release = Release(&done, &advanced);
+        let rx = rx;
+        let mut ahead: HashMap<usize, Parsed> = HashMap::new();
+        for i in 0..n {
+            let parsed = loop {
+                if let Some(p) = ahead.remove(&i) {
+                    break p;
+                }
+                let (k, p) = rx.recv().expect("a parse thread panicked");
+                ahead.insert(k, p);
+            };
+            f(i, parsed);
+            *done.lock().expect("no parse thread panics holding it") = i + 1;
+            advanced.notify_all();
+        }
     });
-    slots.into_iter().map(|p| p.expect("every file was parsed")).collect()
 }
 
 /// Update the facts with what `stmt` establishes.
@@ -577,7 +619,7 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize) {
         }
         NodeEnum::IndexStmt(i) => {
             if let Some(r) = &i.relation {
-                facts.indexed.push((ast::rel(r), ast::index_columns(i)));
+                facts.indexed.entry(ast::rel(r)).or_default().push(ast::index_columns(i));
             }
         }
         NodeEnum::CommentStmt(c) if c.objtype == protobuf::ObjectType::ObjectColumn as i32 => {
@@ -611,7 +653,7 @@ fn remember_constraint(facts: &mut Facts, table: &str, column: Option<&str>, k: 
         if keys.is_empty() { column.map(|c| vec![c.to_string()]).unwrap_or_default() } else { keys }
     };
     if ast::is(k, ConstrType::ConstrPrimary) || ast::is(k, ConstrType::ConstrUnique) {
-        facts.indexed.push((table.to_string(), keys()));
+        facts.indexed.entry(table.to_string()).or_default().push(keys());
     } else if ast::is(k, ConstrType::ConstrForeign) {
         let cols = ast::key_names(&k.fk_attrs);
         let cols = if cols.is_empty() { column.map(|c| vec![c.to_string()]).unwrap_or_default() } else { cols };
@@ -629,6 +671,42 @@ mod tests {
         assert_eq!(FileKind::of("x/002_b.up.sql"), FileKind::Migration);
         assert_eq!(FileKind::of("db/schema/10_tables/users.sql"), FileKind::Schema);
         assert_eq!(FileKind::of("scratch.sql"), FileKind::Other);
+    }
+
+    /// Files are parsed ahead on threads but linted in order: each migration indexes the table
+    /// the one before it created, which is new (no lock finding) only if the earlier file was
+    /// linted first. Many more files than the parse-ahead window.
+    #[test]
+    fn lints_in_order_past_the_parse_window() {
+        let n = 500;
+        let inputs: Vec<Input> = (0..n)
+            .map(|i| Input {
+                name: format!("db/migrations/{i:04}_t.sql"),
+                text: if i == 0 {
+                    "CREATE TABLE t0 (a bigint PRIMARY KEY);".into()
+                } else {
+                    format!(
+                        "CREATE INDEX t{prev}_a ON t{prev} (a);\nCREATE TABLE t{i} (a bigint PRIMARY KEY);\n{pad}",
+                        prev = i - 1,
+                        pad = "-- padding\n".repeat(i % 7 * 50)
+                    )
+                },
+                kind: FileKind::Migration,
+            })
+            .collect();
+        let result = lint(inputs, &Config::default(), None);
+        assert_eq!(result.sources.len(), n);
+        assert!(result.sources.iter().enumerate().all(|(i, s)| s.name == format!("db/migrations/{i:04}_t.sql")));
+        assert_eq!(result.statements, 2 * n - 1);
+        let locks: Vec<&Finding> =
+            result.findings.iter().filter(|f| f.rule == "require-concurrent-index-creation").collect();
+        assert!(locks.is_empty(), "{locks:?}");
+
+        // And the rule does fire on a table that is not new.
+        let late =
+            vec![Input { name: "m.sql".into(), text: "CREATE INDEX ON old (a);".into(), kind: FileKind::Migration }];
+        let result = lint(late, &Config::default(), None);
+        assert!(result.findings.iter().any(|f| f.rule == "require-concurrent-index-creation"));
     }
 
     #[test]

@@ -41,11 +41,8 @@ impl Rule for ForeignKeyWithoutIndex {
             if cols.is_empty() {
                 continue;
             }
-            let covered = cx
-                .facts
-                .indexed
-                .iter()
-                .any(|(t, idx)| t == table && idx.len() >= cols.len() && idx[..cols.len()] == cols[..]);
+            let covered =
+                cx.facts.indexed.get(table).is_some_and(|indexes| indexes.iter().any(|idx| idx.starts_with(cols)));
             if !covered {
                 missing.push((table.clone(), cols.join(", "), *at));
             }
