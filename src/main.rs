@@ -1,6 +1,8 @@
 //! The `confiture` command: parse arguments, build the stage registry, hand work to the engine,
 //! print the result, exit with the documented code. Nothing else lives here.
 
+#[macro_use]
+mod out;
 mod commands;
 mod render;
 

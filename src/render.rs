@@ -5,7 +5,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 use std::time::Duration;
 
-use confiture_engine::diag::Diagnostics;
+use confiture_engine::diag::{self, Diagnostics};
 use confiture_engine::pipeline::Pipeline;
 use confiture_engine::report::{PlanReport, RunReport, RunStatus, StageStatus};
 use confiture_engine::run::Progress;
@@ -72,7 +72,7 @@ pub fn eprint_diagnostics(diagnostics: &Diagnostics) {
 
 pub fn print_json<T: serde::Serialize>(value: &T) {
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => outln!("{s}"),
         Err(e) => error(format!("cannot serialize the report: {e}")),
     }
 }
@@ -167,7 +167,7 @@ fn secs(d: Duration) -> String {
 
 /// The text report on stdout: a line per stage, its outputs below it.
 pub fn print_run_report(report: &RunReport) {
-    println!("pipeline {} ({})", report.pipeline, report.file);
+    outln!("pipeline {} ({})", report.pipeline, report.file);
     let width = report.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in &report.stages {
         let (mark, _) = status_mark(s.status);
@@ -177,15 +177,21 @@ pub fn print_run_report(report: &RunReport) {
             (None, Some(why)) => format!("  skipped: {why}"),
             (None, None) => String::new(),
         };
-        println!("  {mark} {:<width$} {time}{detail}", s.name);
+        outln!("  {mark} {:<width$} {time}{detail}", s.name);
         if s.uses == "migrate" && !s.outputs.is_empty() {
             print_migrations(&s.outputs);
         } else if s.uses == "lint" && !s.outputs.is_empty() {
+            // Errors and warnings as code frames; notes, which pass a release, one line each.
             let h = handler();
             for d in &s.diagnostics {
-                println!("{}", d.render(&h));
+                if d.severity == diag::Severity::Info {
+                    let at = d.location().map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column)).unwrap_or_default();
+                    outln!("      ☞ {at}{} [{}]", d.message, d.code.trim_start_matches("lint::"));
+                } else {
+                    outln!("{}", d.render(&h));
+                }
             }
-            print!("      ");
+            out!("      ");
             print_lint_summary(&s.outputs);
         } else if s.error.is_none() {
             for (k, v) in &s.outputs {
@@ -195,7 +201,7 @@ pub fn print_run_report(report: &RunReport) {
                     serde_json::Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                println!("      {k}: {shown}");
+                outln!("      {k}: {shown}");
             }
         }
     }
@@ -204,7 +210,7 @@ pub fn print_run_report(report: &RunReport) {
         RunStatus::Failed => "failed",
         RunStatus::Cancelled => "cancelled",
     };
-    println!("{verdict} in {:.2}s (exit {})", report.duration_ms / 1000.0, report.exit_code);
+    outln!("{verdict} in {:.2}s (exit {})", report.duration_ms / 1000.0, report.exit_code);
 }
 
 /// `confiture lint`: every finding as a code frame, then a summary.
@@ -212,7 +218,7 @@ pub fn print_lint(report: &RunReport) {
     let h = handler();
     let Some(stage) = report.stages.first() else { return };
     for d in &stage.diagnostics {
-        println!("{}", d.render(&h));
+        outln!("{}", d.render(&h));
     }
     print_lint_summary(&stage.outputs);
 }
@@ -222,7 +228,7 @@ fn print_lint_summary(outputs: &std::collections::BTreeMap<String, serde_json::V
     let files = outputs.get("files").and_then(|f| f.as_array()).map_or(0, Vec::len);
     let n = |k: &str| counts[k].as_u64().unwrap_or(0);
     let s = |n: u64| if n == 1 { "" } else { "s" };
-    println!(
+    outln!(
         "{} error{}, {} warning{}, {} note{} in {files} file{} ({} statements)",
         n("error"),
         s(n("error")),
@@ -238,14 +244,14 @@ fn print_lint_summary(outputs: &std::collections::BTreeMap<String, serde_json::V
 /// `migrate current`: the bare version (nothing when nothing is applied).
 pub fn print_current(report: &RunReport) {
     if let Some(serde_json::Value::String(v)) = report.stages.first().and_then(|s| s.outputs.get("current")) {
-        println!("{v}");
+        outln!("{v}");
     }
 }
 
 /// A migrate stage's outputs as a table of migrations.
 fn print_migrations(outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
     let s = |k: &str| outputs.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-    println!("      database: {}   tracking table: {}", s("database"), s("tracking_table"));
+    outln!("      database: {}   tracking table: {}", s("database"), s("tracking_table"));
     let rows = outputs.get("migrations").and_then(|v| v.as_array()).cloned().unwrap_or_default();
     let width = rows.iter().filter_map(|r| r["name"].as_str()).map(str::len).max().unwrap_or(0);
     for r in &rows {
@@ -266,7 +272,7 @@ fn print_migrations(outputs: &std::collections::BTreeMap<String, serde_json::Val
         if r["transactional"] == serde_json::Value::Bool(false) {
             line.push_str(" [outside a transaction]");
         }
-        println!("{line}");
+        outln!("{line}");
         for st in r["statements"].as_array().into_iter().flatten() {
             let locks: Vec<String> = st["locks"]
                 .as_array()
@@ -281,14 +287,14 @@ fn print_migrations(outputs: &std::collections::BTreeMap<String, serde_json::Val
             if !locks.is_empty() {
                 detail.push_str(&format!(" — takes {}", locks.join(", ")));
             }
-            println!("          line {:>4}: {}{detail}", st["line"], st["sql"].as_str().unwrap_or(""));
+            outln!("          line {:>4}: {}{detail}", st["line"], st["sql"].as_str().unwrap_or(""));
         }
         if let Some(e) = r["error"].as_str() {
-            println!("          {}", first_line(e));
+            outln!("          {}", first_line(e));
         }
     }
     let counts = &outputs.get("counts").cloned().unwrap_or_default();
-    println!(
+    outln!(
         "      current: {}   applied {} · pending {} · modified {} · missing {}",
         outputs.get("current").and_then(|v| v.as_str()).unwrap_or("none"),
         counts["applied"],
@@ -320,24 +326,24 @@ pub fn eprint_failures(report: &RunReport) {
 }
 
 pub fn print_plan(plan: &PlanReport) {
-    println!("pipeline {} ({})", plan.pipeline, plan.file);
+    outln!("pipeline {} ({})", plan.pipeline, plan.file);
     if let Some(d) = &plan.description {
-        println!("  {d}");
+        outln!("  {d}");
     }
     if !plan.vars.is_empty() {
-        println!("\nvars:");
+        outln!("\nvars:");
         for (k, v) in &plan.vars {
-            println!("  {k} = {v}");
+            outln!("  {k} = {v}");
         }
     }
     if !plan.databases.is_empty() {
-        println!("\ndatabases:");
+        outln!("\ndatabases:");
         for d in &plan.databases {
-            println!("  {} — {}", d.name, d.url.as_deref().unwrap_or("ephemeral (a throwaway local PostgreSQL)"));
+            outln!("  {} — {}", d.name, d.url.as_deref().unwrap_or("ephemeral (a throwaway local PostgreSQL)"));
         }
     }
     for (w, names) in plan.waves.iter().enumerate() {
-        println!("\nwave {}{}:", w + 1, if names.len() > 1 { " (concurrently)" } else { "" });
+        outln!("\nwave {}{}:", w + 1, if names.len() > 1 { " (concurrently)" } else { "" });
         for name in names {
             let s = plan.stages.iter().find(|s| &s.name == name).expect("waves list known stages");
             let mut header = format!("  {} ({})", s.name, s.uses);
@@ -347,7 +353,7 @@ pub fn print_plan(plan: &PlanReport) {
             if s.continue_on_error {
                 header.push_str(", continues on error");
             }
-            println!("{header}");
+            outln!("{header}");
             if let serde_json::Value::Object(map) = &s.settings {
                 for (k, v) in map {
                     let shown = match v {
@@ -355,15 +361,15 @@ pub fn print_plan(plan: &PlanReport) {
                         serde_json::Value::Null => "-".into(),
                         other => other.to_string(),
                     };
-                    println!("      {k}: {shown}");
+                    outln!("      {k}: {shown}");
                 }
             }
         }
     }
     if !plan.hooks.is_empty() {
-        println!("\nhooks:");
+        outln!("\nhooks:");
         for h in &plan.hooks {
-            println!("  {} on {} — {} {}", h.name, h.on, h.kind, h.action);
+            outln!("  {} on {} — {} {}", h.name, h.on, h.kind, h.action);
         }
     }
 }

@@ -27,6 +27,8 @@ pub enum ExitCode {
     Irreversible,
     /// Interrupted by Ctrl-C (SIGINT) or SIGTERM.
     Interrupted,
+    /// Standard output was closed before everything was printed (`confiture … | head`).
+    OutputClosed,
 }
 
 impl ExitCode {
@@ -43,11 +45,12 @@ impl ExitCode {
             ExitCode::Drift => 7,
             ExitCode::Irreversible => 8,
             ExitCode::Interrupted => 130,
+            ExitCode::OutputClosed => 141,
         }
     }
 
     /// Every exit code, in numeric order (used by the docs test).
-    pub const ALL: [ExitCode; 10] = [
+    pub const ALL: [ExitCode; 11] = [
         ExitCode::Success,
         ExitCode::Failure,
         ExitCode::NoTrackingTable,
@@ -58,6 +61,7 @@ impl ExitCode {
         ExitCode::Drift,
         ExitCode::Irreversible,
         ExitCode::Interrupted,
+        ExitCode::OutputClosed,
     ];
 }
 

@@ -41,11 +41,11 @@ pub fn init(args: InitArgs) -> ExitCode {
                 if f.path.file_name().is_some_and(|n| n == ".gitkeep") {
                     continue;
                 }
-                println!("{} {}", if f.created { "created" } else { "kept   " }, shown.display());
+                outln!("{} {}", if f.created { "created" } else { "kept   " }, shown.display());
             }
-            println!("\nproject `{name}` is ready in {}. Next:", args.dir.display());
-            println!("  put your DDL in db/schema/ (files run in path order: 00_common, 10_tables, 20_views)");
-            println!("  confiture run pipelines/release.kdl   builds it on a throwaway PostgreSQL");
+            outln!("\nproject `{name}` is ready in {}. Next:", args.dir.display());
+            outln!("  put your DDL in db/schema/ (files run in path order: 00_common, 10_tables, 20_views)");
+            outln!("  confiture run pipelines/release.kdl   builds it on a throwaway PostgreSQL");
         }
     }
     ExitCode::Success

@@ -79,7 +79,7 @@ pub async fn lint(args: LintArgs, quiet: bool) -> ExitCode {
         return match rules::find(id) {
             Some(rule) => {
                 let m = rule.meta();
-                println!(
+                outln!(
                     "# {}\n\n*Category: {}. Default severity: {}.*\n\n{}",
                     m.id,
                     m.category.as_str(),
@@ -183,11 +183,11 @@ fn print_sarif(report: &RunReport) {
 }
 
 fn print_junit(report: &RunReport) {
-    print!("{}", confiture_plugins::lint::report::junit(&outputs(report), false));
+    out!("{}", confiture_plugins::lint::report::junit(&outputs(report), false));
 }
 
 fn print_junit_deny(report: &RunReport) {
-    print!("{}", confiture_plugins::lint::report::junit(&outputs(report), true));
+    out!("{}", confiture_plugins::lint::report::junit(&outputs(report), true));
 }
 
 fn list_rules(format: LintFormat) -> ExitCode {
@@ -203,10 +203,10 @@ fn list_rules(format: LintFormat) -> ExitCode {
     for m in rules::all() {
         if m.category.as_str() != category {
             category = m.category.as_str();
-            println!("\n{category}:");
+            outln!("\n{category}:");
         }
-        println!("  {:<width$}  {:<7}  {}", m.id, m.severity.as_str(), m.summary);
+        outln!("  {:<width$}  {:<7}  {}", m.id, m.severity.as_str(), m.summary);
     }
-    println!("\n`off` rules are opt-in; `confiture lint --explain RULE` shows a rule's documentation.");
+    outln!("\n`off` rules are opt-in; `confiture lint --explain RULE` shows a rule's documentation.");
     ExitCode::Success
 }

@@ -258,8 +258,8 @@ fn new(name: &str, dir: &std::path::Path, format: Format) -> ExitCode {
             down: shown(&down),
         }),
         Format::Text => {
-            println!("created {}", shown(&up));
-            println!("created {}", shown(&down));
+            outln!("created {}", shown(&up));
+            outln!("created {}", shown(&down));
         }
     }
     ExitCode::Success

@@ -151,7 +151,7 @@ pub fn check(args: CheckArgs) -> ExitCode {
         }
         Format::Text => match result {
             Ok(p) => {
-                println!(
+                outln!(
                     "{file}: ok — pipeline `{}`, {}, {}",
                     p.name,
                     plural(p.stages.len(), "stage"),
@@ -183,8 +183,8 @@ pub fn graph(args: GraphArgs) -> ExitCode {
         Err(d) => return report_diagnostics(&d, &args.pipeline.file),
     };
     match args.format {
-        GraphFormat::Dot => print!("{}", render::dot(&pipeline)),
-        GraphFormat::Mermaid => print!("{}", render::mermaid(&pipeline)),
+        GraphFormat::Dot => out!("{}", render::dot(&pipeline)),
+        GraphFormat::Mermaid => out!("{}", render::mermaid(&pipeline)),
         GraphFormat::Json => render::print_json(&confiture_engine::report::GraphReport::of(&pipeline)),
     }
     ExitCode::Success
