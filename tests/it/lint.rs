@@ -87,10 +87,25 @@ fn json_sarif_and_junit_are_valid() {
 
     let junit = p.run(&["lint", "--format", "junit"]);
     assert_eq!(junit.code, 1);
-    assert!(junit.stdout.starts_with("<?xml"), "{}", junit.stdout);
-    assert_eq!(junit.stdout.matches("<testcase ").count(), 3, "{}", junit.stdout);
-    assert_eq!(junit.stdout.matches("<failure ").count(), 1, "{}", junit.stdout);
-    assert!(junit.stdout.contains("type=\"truncate-cascade\""), "{}", junit.stdout);
+    let xml = roxmltree::Document::parse(&junit.stdout).expect("well-formed XML");
+    let root = xml.root_element();
+    assert_eq!(root.tag_name().name(), "testsuites");
+    let suites: Vec<_> = root.children().filter(|n| n.has_tag_name("testsuite")).collect();
+    let files = v["stages"][0]["outputs"]["files"].as_array().unwrap();
+    assert_eq!(suites.len(), files.len(), "a suite per file: {}", junit.stdout);
+    let cases: Vec<_> = root.descendants().filter(|n| n.has_tag_name("testcase")).collect();
+    let findings = v["stages"][0]["outputs"]["findings"].as_array().unwrap();
+    let clean =
+        suites.iter().filter(|s| s.attribute("failures") == Some("0") && s.attribute("tests") == Some("1")).count();
+    assert!(cases.len() >= findings.len() && cases.len() <= findings.len() + clean, "{}", junit.stdout);
+    assert_eq!(root.attribute("tests"), Some(cases.len().to_string().as_str()));
+    let failures: Vec<_> = root.descendants().filter(|n| n.has_tag_name("failure")).collect();
+    assert_eq!(failures.len(), 1, "{}", junit.stdout);
+    assert_eq!(root.attribute("failures"), Some("1"));
+    assert_eq!(failures[0].attribute("type"), Some("truncate-cascade"));
+    let failed_suite = failures[0].ancestors().find(|n| n.has_tag_name("testsuite")).unwrap();
+    assert_eq!(failed_suite.attribute("name"), Some("db/migrations/002_drop.up.sql"));
+    assert_eq!(failed_suite.attribute("failures"), Some("1"));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Lint results as stage outputs (`schemas/stages/lint.json`), SARIF 2.1.0 and JUnit XML.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -117,20 +119,37 @@ fn xml_escape(s: &str) -> String {
         .collect()
 }
 
-/// JUnit XML: one test case per file, a failure per error (warnings too with `deny_warnings`).
+/// JUnit XML, as CI systems show test results: a test suite per file, a test case per finding
+/// (failed for errors, and warnings with `deny_warnings`; passed with the finding in `system-out`
+/// otherwise), and one passed test case for a file without findings.
 pub fn junit(outputs: &LintOutputs, deny_warnings: bool) -> String {
     let failing = |f: &Finding| f.severity == Severity::Error || (deny_warnings && f.severity == Severity::Warning);
+    let mut by_file: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
+    for f in &outputs.findings {
+        by_file.entry(f.file.as_str()).or_default().push(f);
+    }
     let failures = outputs.findings.iter().filter(|f| failing(f)).count();
+    let tests: usize = outputs.files.iter().map(|file| by_file.get(file.as_str()).map_or(1, Vec::len)).sum();
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    out.push_str(&format!(
-        "<testsuites name=\"confiture lint\" tests=\"{}\" failures=\"{failures}\">\n  <testsuite name=\"confiture lint\" tests=\"{}\" failures=\"{failures}\">\n",
-        outputs.files.len(),
-        outputs.files.len()
-    ));
+    out.push_str(&format!("<testsuites name=\"confiture lint\" tests=\"{tests}\" failures=\"{failures}\">\n"));
     for file in &outputs.files {
-        out.push_str(&format!("    <testcase classname=\"confiture.lint\" name=\"{}\">\n", xml_escape(file)));
-        for f in outputs.findings.iter().filter(|f| &f.file == file) {
+        let name = xml_escape(file);
+        let Some(findings) = by_file.get(file.as_str()) else {
+            out.push_str(&format!(
+                "  <testsuite name=\"{name}\" tests=\"1\" failures=\"0\">\n    <testcase classname=\"{name}\" name=\"no findings\"/>\n  </testsuite>\n"
+            ));
+            continue;
+        };
+        let failed = findings.iter().filter(|f| failing(f)).count();
+        out.push_str(&format!("  <testsuite name=\"{name}\" tests=\"{}\" failures=\"{failed}\">\n", findings.len()));
+        for f in findings {
             let body = format!("{}:{}:{}: {} [{}]\n{}", f.file, f.line, f.column, f.message, f.rule, f.help);
+            out.push_str(&format!(
+                "    <testcase classname=\"{name}\" name=\"{} (line {}, column {})\">\n",
+                xml_escape(&f.rule),
+                f.line,
+                f.column
+            ));
             if failing(f) {
                 out.push_str(&format!(
                     "      <failure type=\"{}\" message=\"{}\">{}</failure>\n",
@@ -145,9 +164,10 @@ pub fn junit(outputs: &LintOutputs, deny_warnings: bool) -> String {
                     xml_escape(&body)
                 ));
             }
+            out.push_str("    </testcase>\n");
         }
-        out.push_str("    </testcase>\n");
+        out.push_str("  </testsuite>\n");
     }
-    out.push_str("  </testsuite>\n</testsuites>\n");
+    out.push_str("</testsuites>\n");
     out
 }
