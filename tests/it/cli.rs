@@ -165,7 +165,10 @@ fn init_scaffolds_a_project_whose_pipeline_runs() {
     cmd.current_dir(p.file("shop"));
     let ran = run(&mut cmd);
     assert_eq!(ran.code, 0, "{ran:?}");
-    assert_eq!(ran.json()["stages"][0]["outputs"]["files"], 1);
+    let v = ran.json();
+    let stage = |name: &str| v["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
+    assert_eq!(stage("lint")["outputs"]["files"], serde_json::json!(["db/schema/10_tables/users.sql"]));
+    assert_eq!(stage("build")["outputs"]["files"], 1);
 
     let again = p.run(&["init", "shop", "--format", "json"]);
     let v = again.json();
@@ -184,4 +187,21 @@ fn hooks_are_validated_but_refused_at_run_time() {
     let out = p.run(&["run", "pipelines/hooked.kdl"]);
     assert_eq!(out.code, 5, "{out:?}");
     assert!(out.stderr.contains("cannot run hooks yet"), "{}", out.stderr);
+}
+
+/// `confiture … | head`: a reader that stops early ends the command quietly, with the status a
+/// shell shows for a pipe cut short (141), not a panic.
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let mut child = confiture()
+        .args(["lint", "--list-rules"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(141), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

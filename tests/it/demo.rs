@@ -29,15 +29,20 @@ fn the_demo_release_pipeline_runs() {
     let v = out.json();
     assert_valid("run-report.json", &v);
     assert_eq!(v["status"], "succeeded");
-    let build = &v["stages"][0]["outputs"];
+    let names: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["lint", "build", "rehearse", "apply", "verify"]);
+    let lint = &v["stages"][0]["outputs"];
+    assert_valid("stages/lint.json", lint);
+    assert_eq!(lint["counts"]["error"], 0, "the demo's SQL is lint-clean: {lint}");
+    assert_eq!(lint["counts"]["warning"], 0, "the demo's SQL is lint-clean: {lint}");
+    assert_eq!(lint["files"].as_array().unwrap().len(), 12);
+    let build = &v["stages"][1]["outputs"];
     assert_eq!(build["files"], 8);
     assert!(build["statements"].as_u64().unwrap() > 30);
-    let names: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["build", "rehearse", "apply", "verify"]);
-    let apply = &v["stages"][2]["outputs"];
+    let apply = &v["stages"][3]["outputs"];
     assert_eq!(apply["counts"]["ran"], 3, "every demo migration applies from an empty database");
     assert_eq!(apply["current"], "20261120000000");
-    assert_eq!(v["stages"][3]["status"], "succeeded");
+    assert_eq!(v["stages"][4]["status"], "succeeded");
 }
 
 #[test]

@@ -39,7 +39,7 @@ CREATE TABLE addresses (
     line1        text NOT NULL,
     city         text NOT NULL,
     postal_code  text NOT NULL,
-    country      char(2) NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
+    country      text NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
     is_default   boolean NOT NULL DEFAULT false
 );
 
@@ -64,6 +64,8 @@ CREATE TABLE categories (
     name       text NOT NULL,
     parent_id  bigint REFERENCES categories (id)
 );
+
+CREATE INDEX categories_parent_id_idx ON categories (parent_id);
 
 CREATE TABLE books (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -17,7 +17,7 @@ CREATE TABLE addresses (
     line1        text NOT NULL,
     city         text NOT NULL,
     postal_code  text NOT NULL,
-    country      char(2) NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
+    country      text NOT NULL CHECK (country ~ '^[A-Z]{2}$'),
     is_default   boolean NOT NULL DEFAULT false
 );
 

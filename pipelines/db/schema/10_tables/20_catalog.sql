@@ -16,6 +16,8 @@ CREATE TABLE categories (
     parent_id  bigint REFERENCES categories (id)
 );
 
+CREATE INDEX categories_parent_id_idx ON categories (parent_id);
+
 CREATE TABLE books (
     id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     isbn          text NOT NULL UNIQUE CHECK (length(isbn) IN (10, 13)),
