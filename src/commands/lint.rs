@@ -159,13 +159,7 @@ pub async fn lint(args: LintArgs, quiet: bool) -> ExitCode {
         }
         LintFormat::Json => super::pipeline::execute(pipeline, Some(1), Format::Json, true).await,
         LintFormat::Sarif => super::pipeline::execute_with(pipeline, Some(1), Format::Text, true, print_sarif).await,
-        LintFormat::Junit => {
-            if args.deny_warnings {
-                super::pipeline::execute_with(pipeline, Some(1), Format::Text, true, print_junit_deny).await
-            } else {
-                super::pipeline::execute_with(pipeline, Some(1), Format::Text, true, print_junit).await
-            }
-        }
+        LintFormat::Junit => super::pipeline::execute_with(pipeline, Some(1), Format::Text, true, print_junit).await,
     }
 }
 
@@ -183,11 +177,7 @@ fn print_sarif(report: &RunReport) {
 }
 
 fn print_junit(report: &RunReport) {
-    out!("{}", confiture_plugins::lint::report::junit(&outputs(report), false));
-}
-
-fn print_junit_deny(report: &RunReport) {
-    out!("{}", confiture_plugins::lint::report::junit(&outputs(report), true));
+    out!("{}", confiture_plugins::lint::report::junit(&outputs(report)));
 }
 
 fn list_rules(format: LintFormat) -> ExitCode {

@@ -129,6 +129,11 @@ fn ignores_config_files_and_stdin() {
     let quiet = p.run(&["lint", "--format", "json"]);
     assert_eq!(quiet.json()["stages"][0]["outputs"]["counts"]["warning"], 0, "{}", quiet.stdout);
     assert_eq!(quiet.json()["stages"][0]["outputs"]["files"], serde_json::json!(["db/migrations/001_index.up.sql"]));
+    // deny-warnings from confiture.kdl: the unused ignore (a warning) fails, in JUnit too.
+    p.write("confiture.kdl", "lint {\n    deny-warnings #true\n}\n");
+    let denied = p.run(&["lint", "--format", "junit"]);
+    assert_eq!(denied.code, 1, "{denied:?}");
+    assert!(denied.stdout.contains("<failure type=\"unused-ignore\""), "{}", denied.stdout);
     p.write("confiture.kdl", "lnit { }\n");
     let typo = p.run(&["lint"]);
     assert_eq!(typo.code, 5, "{typo:?}");

@@ -20,6 +20,8 @@ pub struct LintOutputs {
     pub findings: Vec<Finding>,
     /// Whether table sizes from a live database informed the lock rules.
     pub database_sizes: bool,
+    /// Whether warnings fail the stage, as errors do (`deny-warnings`).
+    pub deny_warnings: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -120,10 +122,11 @@ fn xml_escape(s: &str) -> String {
 }
 
 /// JUnit XML, as CI systems show test results: a test suite per file, a test case per finding
-/// (failed for errors, and warnings with `deny_warnings`; passed with the finding in `system-out`
+/// (failed for errors, and warnings with `deny-warnings`; passed with the finding in `system-out`
 /// otherwise), and one passed test case for a file without findings.
-pub fn junit(outputs: &LintOutputs, deny_warnings: bool) -> String {
-    let failing = |f: &Finding| f.severity == Severity::Error || (deny_warnings && f.severity == Severity::Warning);
+pub fn junit(outputs: &LintOutputs) -> String {
+    let failing =
+        |f: &Finding| f.severity == Severity::Error || (outputs.deny_warnings && f.severity == Severity::Warning);
     let mut by_file: BTreeMap<&str, Vec<&Finding>> = BTreeMap::new();
     for f in &outputs.findings {
         by_file.entry(f.file.as_str()).or_default().push(f);

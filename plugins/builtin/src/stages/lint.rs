@@ -206,6 +206,7 @@ impl Stage for LintStage {
             counts: counts.clone(),
             findings: result.findings.clone(),
             database_sizes: sizes_given,
+            deny_warnings: self.settings.deny_warnings.unwrap_or(false),
         });
         for f in &result.findings {
             let severity = match f.severity {
