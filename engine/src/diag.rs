@@ -8,7 +8,7 @@ use std::borrow::Cow;
 use std::fmt;
 use std::sync::Arc;
 
-use miette::{LabeledSpan, NamedSource, SourceCode, SourceSpan};
+use miette::{LabeledSpan, SourceCode, SourceSpan};
 use serde::Serialize;
 
 /// A source file that diagnostics point into.
@@ -29,8 +29,33 @@ impl SourceFile {
         line_col(&self.text, offset)
     }
 
-    fn named(&self) -> NamedSource<Arc<str>> {
-        NamedSource::new(&self.name, self.text.clone())
+    fn named(&self) -> CharColumns<'_> {
+        CharColumns(self)
+    }
+}
+
+/// A source file for miette, which counts columns in bytes; ours (JSON, SARIF, our own messages)
+/// count characters, and the code frame's `file:line:column` must agree with them.
+struct CharColumns<'a>(&'a SourceFile);
+
+impl SourceCode for CharColumns<'_> {
+    fn read_span<'a>(
+        &'a self,
+        span: &SourceSpan,
+        context_lines_before: usize,
+        context_lines_after: usize,
+    ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
+        let inner = self.0.text.read_span(span, context_lines_before, context_lines_after)?;
+        // miette reports a column only without context lines (the frame header asks that way).
+        let column = if context_lines_before == 0 { self.0.line_col(span.offset()).1 - 1 } else { inner.column() };
+        Ok(Box::new(miette::MietteSpanContents::new_named(
+            self.0.name.clone(),
+            inner.data(),
+            *inner.span(),
+            inner.line(),
+            column,
+            inner.line_count(),
+        )))
     }
 }
 
@@ -194,7 +219,7 @@ impl Diagnostic {
 
 struct NamedDiagnostic<'a> {
     inner: &'a Diagnostic,
-    source: NamedSource<Arc<str>>,
+    source: CharColumns<'a>,
 }
 
 impl fmt::Debug for NamedDiagnostic<'_> {
@@ -317,4 +342,21 @@ pub fn render_all(diagnostics: &Diagnostics, handler: &miette::GraphicalReportHa
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The code frame's `file:line:column` counts characters, like `location()` and the JSON.
+    #[test]
+    fn frame_columns_count_characters() {
+        let text = "-- é é é\r\nSELECT 'ééé', 1; CREATE INDEX i ON orders (a);\r\n";
+        let offset = text.find("CREATE").unwrap();
+        let d = Diagnostic::error("lint::x", (offset, 6).into(), "m").with_source(&SourceFile::new("f.sql", text));
+        assert_eq!(d.location().map(|l| (l.line, l.column)), Some((2, 18)));
+        let handler = miette::GraphicalReportHandler::new_themed(miette::GraphicalTheme::unicode_nocolor());
+        let frame = d.render(&handler);
+        assert!(frame.contains("[f.sql:2:18]"), "{frame}");
+    }
 }
