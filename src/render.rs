@@ -220,16 +220,20 @@ pub fn print_lint(report: &RunReport) {
     for d in &stage.diagnostics {
         outln!("{}", d.render(&h));
     }
-    print_lint_summary(&stage.outputs);
+    // A stage that failed before linting (a connection, a missing path) has no summary to give.
+    if !stage.outputs.is_empty() {
+        print_lint_summary(&stage.outputs);
+    }
 }
 
 fn print_lint_summary(outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
     let counts = outputs.get("counts").cloned().unwrap_or_default();
     let files = outputs.get("files").and_then(|f| f.as_array()).map_or(0, Vec::len);
+    let statements = outputs.get("statements").and_then(|v| v.as_u64()).unwrap_or(0);
     let n = |k: &str| counts[k].as_u64().unwrap_or(0);
     let s = |n: u64| if n == 1 { "" } else { "s" };
     outln!(
-        "{} error{}, {} warning{}, {} note{} in {files} file{} ({} statements)",
+        "{} error{}, {} warning{}, {} note{} in {files} file{} ({statements} statement{})",
         n("error"),
         s(n("error")),
         n("warning"),
@@ -237,7 +241,7 @@ fn print_lint_summary(outputs: &std::collections::BTreeMap<String, serde_json::V
         n("info"),
         s(n("info")),
         s(files as u64),
-        outputs.get("statements").and_then(|v| v.as_u64()).unwrap_or(0)
+        s(statements)
     );
 }
 

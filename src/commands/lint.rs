@@ -19,10 +19,12 @@ pub const HELP: &str = "Examples:
   confiture lint --list-rules
   confiture lint --explain require-concurrent-index-creation
 
-Files are parsed with PostgreSQL's own parser. A table created earlier in the files linted is new
-(and empty), so lock rules do not fire on it. To silence a finding, put
+Files are parsed with PostgreSQL's own parser. Lock rules skip tables created earlier in the same
+file (they are new and empty) and schema files; with --database, also tables the database does
+not have yet, and they give real sizes. To silence a finding, put
 `-- confiture:ignore RULE reason` right above the statement; ignores that suppress nothing are
-reported. Defaults can live in confiture.kdl: `lint { rule \"ID\" severity=\"off\"; exclude \"…\" }`.
+reported. Defaults can live in confiture.kdl: `lint { rule \"ID\" severity=\"off\"; exclude \"…\" }`;
+`migrate { lock-timeout \"5s\" }` there satisfies the timeout rules. See docs/lint.md.
 
 Exit codes: 0 clean (warnings and notes allowed), 1 an error (or a warning with --deny-warnings),
 5 a file that does not parse or bad options.";
@@ -173,7 +175,14 @@ fn outputs(report: &RunReport) -> LintOutputs {
 }
 
 fn print_sarif(report: &RunReport) {
-    crate::render::print_json(&confiture_plugins::lint::report::sarif(&outputs(report)));
+    // Findings (exit 1) are a successful run; anything else that failed did not check everything.
+    let failure = report
+        .stages
+        .first()
+        .and_then(|s| s.error.as_ref())
+        .filter(|e| e.exit_code != ExitCode::Failure.code())
+        .map(|e| e.message.clone());
+    crate::render::print_json(&confiture_plugins::lint::report::sarif(&outputs(report), failure.as_deref()));
 }
 
 fn print_junit(report: &RunReport) {

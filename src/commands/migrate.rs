@@ -40,12 +40,14 @@ pub struct Common {
     /// The database (URL or key=value); overrides --env
     #[arg(long, value_name = "DSN", global = true)]
     pub database_url: Option<String>,
-    /// The migrations directory
-    #[arg(long, value_name = "DIR", default_value = "db/migrations", global = true)]
-    pub migrations: PathBuf,
-    /// The tracking table, `table` or `schema.table`
-    #[arg(long, value_name = "TABLE", default_value = "public.confiture_migrations", global = true)]
-    pub tracking_table: String,
+    /// The migrations directory [default: `migrations` in confiture.kdl's `migrate { }`, else
+    /// db/migrations]
+    #[arg(long, value_name = "DIR", global = true)]
+    pub migrations: Option<PathBuf>,
+    /// The tracking table, `table` or `schema.table` [default: `tracking-table` in confiture.kdl's
+    /// `migrate { }`, else public.confiture_migrations]
+    #[arg(long, value_name = "TABLE", global = true)]
+    pub tracking_table: Option<String>,
     #[arg(long, value_enum, default_value = "text", global = true)]
     pub format: Format,
 }
@@ -122,9 +124,10 @@ pub enum MigrateCommand {
     New {
         /// What the migration does, e.g. add_users (becomes snake_case)
         name: String,
-        /// The migrations directory
-        #[arg(long, value_name = "DIR", default_value = "db/migrations")]
-        migrations: PathBuf,
+        /// The migrations directory [default: `migrations` in confiture.kdl's `migrate { }`, else
+        /// db/migrations]
+        #[arg(long, value_name = "DIR")]
+        migrations: Option<PathBuf>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -135,7 +138,7 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
     let text = |name: &str, value: &str| Node::synthetic(name).arg(value);
     let duration = |name: &str, d: Duration| Node::synthetic(name).arg(format!("{}ms", d.as_millis()));
     let (mode, common) = match args.command {
-        MigrateCommand::New { name, migrations, format } => return new(&name, &migrations, format),
+        MigrateCommand::New { name, migrations, format } => return new(&name, migrations.as_deref(), format),
         MigrateCommand::Up { target, lock_timeout, statement_timeout, dry_run, dry_run_execute, common } => {
             if let Some(t) = target {
                 stage = stage.child(text("target", &t));
@@ -193,10 +196,14 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
         Ok(p) => p,
         Err(code) => return code,
     };
-    stage = stage
-        .child(text("mode", mode))
-        .child(text("migrations", &common.migrations.display().to_string()))
-        .child(text("tracking-table", &common.tracking_table));
+    // Without the flags, confiture.kdl's `migrate { … }` (then the built-in defaults) decide.
+    stage = stage.child(text("mode", mode));
+    if let Some(dir) = &common.migrations {
+        stage = stage.child(text("migrations", &dir.display().to_string()));
+    }
+    if let Some(table) = &common.tracking_table {
+        stage = stage.child(text("tracking-table", table));
+    }
     if mode != "preflight" || common.env.is_some() || common.database_url.is_some() {
         match super::target::resolve(&project, common.env.as_ref(), common.database_url.as_ref()) {
             Ok(t) => stage = t.apply(stage),
@@ -218,14 +225,19 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
     super::pipeline::execute(pipeline, Some(1), common.format, quiet).await
 }
 
-fn new(name: &str, dir: &std::path::Path, format: Format) -> ExitCode {
+fn new(name: &str, dir: Option<&std::path::Path>, format: Format) -> ExitCode {
     let Some(stem) = confiture_plugins::stages::migrate::new_stem(name, std::time::SystemTime::now()) else {
         crate::render::error(format!("`{name}` has no letters or digits to name a migration with"));
         return ExitCode::Config;
     };
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("."));
-    let root = confiture_engine::project::Project::discover(&cwd).map(|p| p.root).unwrap_or(cwd);
-    let dir = if dir.is_absolute() { dir.to_path_buf() } else { root.join(dir) };
+    let project = confiture_engine::project::Project::discover(&cwd).ok();
+    let dir = dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(|| project.as_ref().and_then(confiture_plugins::stages::migrate::project_migrations_dir))
+        .unwrap_or_else(|| PathBuf::from("db/migrations"));
+    let root = project.map(|p| p.root).unwrap_or(cwd);
+    let dir = if dir.is_absolute() { dir } else { root.join(dir) };
     if let Err(e) = std::fs::create_dir_all(&dir) {
         crate::render::error(format!("cannot create {}: {e}", dir.display()));
         return ExitCode::Config;

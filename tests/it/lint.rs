@@ -85,6 +85,16 @@ fn json_sarif_and_junit_are_valid() {
         "db/migrations/001_index.up.sql"
     );
 
+    assert_eq!(s["runs"][0]["invocations"][0]["executionSuccessful"], true, "findings are a successful run");
+    // A run that could not check everything says so, so code scanning does not close alerts.
+    let missing = p.run(&["lint", "no/such/file.sql", "--format", "sarif"]);
+    assert_eq!(missing.code, 5, "{missing:?}");
+    let m: serde_json::Value = serde_json::from_str(&missing.stdout).unwrap();
+    assert!(validator.iter_errors(&m).next().is_none(), "SARIF 2.1.0");
+    assert_eq!(m["runs"][0]["invocations"][0]["executionSuccessful"], false);
+    let note = m["runs"][0]["invocations"][0]["toolExecutionNotifications"][0]["message"]["text"].as_str().unwrap();
+    assert!(note.contains("no such file"), "{note}");
+
     let junit = p.run(&["lint", "--format", "junit"]);
     assert_eq!(junit.code, 1);
     let xml = roxmltree::Document::parse(&junit.stdout).expect("well-formed XML");
@@ -184,6 +194,63 @@ fn a_database_gives_lock_findings_real_sizes() {
     assert!(f[0].1.contains("big (~5.0k rows,") && f[0].1.contains("in the database)"), "{}", f[0].1);
     assert_eq!(f[1].0, "info", "an empty table is only informational");
     assert!(f[1].1.contains("empty (empty in the database)"), "{}", f[1].1);
+}
+
+/// With `--database`, the catalog decides: partitioned tables are summed over their partitions,
+/// existing indexes serve foreign keys, column types say whether a change rewrites, an index
+/// names its table — and a table created earlier in the same file stays new.
+#[test]
+fn the_database_knows_partitions_indexes_and_types() {
+    let db = fresh_name("lint_catalog");
+    query(&server().to_secret_string(), &format!("CREATE DATABASE {db}"));
+    query(
+        &url(&db),
+        "CREATE TABLE logs (id bigint, at date NOT NULL, msg text) PARTITION BY RANGE (at);
+         CREATE TABLE logs_2024 PARTITION OF logs FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         INSERT INTO logs SELECT g, '2024-06-01', 'm' FROM generate_series(1, 3000) g; ANALYZE logs_2024;
+         CREATE TABLE customers (id bigint PRIMARY KEY);
+         CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, name varchar(10), qty int);
+         CREATE INDEX orders_customer_id_idx ON orders (customer_id);
+         INSERT INTO orders SELECT g, g, 'n', 1 FROM generate_series(1, 3000) g;
+         CREATE TABLE widgets (id bigint PRIMARY KEY, name text);
+         INSERT INTO widgets SELECT g, 'w' FROM generate_series(1, 3000) g; ANALYZE orders, widgets;",
+    );
+    let p = Project::new();
+    p.write("confiture.kdl", "migrate {\n    lock-timeout \"5s\"\n    statement-timeout \"5min\"\n}\n").write(
+        "db/migrations/001.up.sql",
+        "CREATE INDEX logs_msg_idx ON logs (msg);
+CREATE INDEX logs_at_idx ON ONLY logs (at);
+ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;
+ALTER TABLE orders ALTER COLUMN name TYPE varchar(40);
+ALTER TABLE orders ALTER COLUMN qty TYPE text;
+REINDEX INDEX orders_customer_id_idx;
+CREATE TABLE widgets (id bigint PRIMARY KEY, name text);
+CREATE INDEX widgets_name_idx ON widgets (name);
+",
+    );
+    let out = p.run(&["lint", "--database", &url(&db), "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    let f: Vec<(String, String, String)> = v["stages"][0]["outputs"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| !matches!(f["rule"].as_str(), Some("require-primary-key" | "prefer-text-over-varchar")))
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap().to_string();
+            (s("rule"), s("message"), s("help"))
+        })
+        .collect();
+    let rules: Vec<&str> = f.iter().map(|x| x.0.as_str()).collect();
+    assert_eq!(
+        rules,
+        ["require-concurrent-index-creation", "column-type-change", "reindex-without-concurrently"],
+        "timeouts come from confiture.kdl, ON ONLY builds nothing, the FK has its index, varchar widens, widgets is new: {f:#?}"
+    );
+    assert!(f[0].1.contains("logs (~3.0k rows,"), "partitions are summed: {}", f[0].1);
+    assert!(f[0].2.contains("ON ONLY logs"), "a partitioned table cannot be indexed concurrently: {}", f[0].2);
+    assert!(f[1].1.contains("orders.qty (~3.0k rows,") && f[1].1.contains("from integer to text"), "{}", f[1].1);
+    assert!(f[2].1.contains("blocks writes to orders (~3.0k rows,"), "{}", f[2].1);
 }
 
 #[test]

@@ -406,11 +406,18 @@ fn database_fallbacks_and_a_custom_tracking_table() {
     let mut cmd = p.cmd(&["migrate", "status", "--tracking-table", "ops.migrations"]);
     cmd.env("DATABASE_URL", url(&db));
     assert_eq!(crate::support::run(&mut cmd).code, 0);
-    // An empty tracking table is not a missing one.
+    // An empty tracking table is not a missing one. (The table named once, in confiture.kdl.)
     query(&url(&db), "DELETE FROM ops.migrations");
-    let mut cmd = p.cmd(&["migrate", "status", "--tracking-table", "ops.migrations"]);
+    p.write("confiture.kdl", "migrate {\n    tracking-table \"ops.migrations\"\n}\n");
+    let mut cmd = p.cmd(&["migrate", "status"]);
     cmd.env("DATABASE_URL", url(&db));
     assert_eq!(crate::support::run(&mut cmd).code, 1, "pending, not 'no table'");
+    p.write("confiture.kdl", "migrate {\n    tracking-tabel \"ops.migrations\"\n}\n");
+    let mut cmd = p.cmd(&["migrate", "status"]);
+    cmd.env("DATABASE_URL", url(&db));
+    let typo = crate::support::run(&mut cmd);
+    assert_eq!(typo.code, 5, "{typo:?}");
+    assert!(typo.stderr.contains("confiture.kdl"), "{}", typo.stderr);
 }
 
 #[test]
@@ -473,10 +480,16 @@ fn lock_timeout_bounds_waiting_for_table_locks() {
     ready_rx.recv().unwrap();
     let t0 = Instant::now();
     let out = p.run(&["migrate", "up", "--env", "dev", "--lock-timeout", "300ms"]);
+    // The same from confiture.kdl's `migrate { … }` defaults, for every migrate command and stage.
+    let kdl = std::fs::read_to_string(p.file("confiture.kdl")).unwrap();
+    p.write("confiture.kdl", &format!("{kdl}migrate {{\n    lock-timeout \"300ms\"\n}}\n"));
+    let from_kdl = p.run(&["migrate", "up", "--env", "dev"]);
     done_tx.send(()).unwrap();
     holder.join().unwrap();
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("lock timeout"), "{}", out.stderr);
+    assert_eq!(from_kdl.code, 1, "{from_kdl:?}");
+    assert!(from_kdl.stderr.contains("lock timeout"), "{}", from_kdl.stderr);
     assert!(t0.elapsed() < Duration::from_secs(20));
     assert_eq!(applied(&db), ["001"]);
 }

@@ -112,9 +112,17 @@ fn created_relation(node: &NodeEnum) -> Option<String> {
         NodeEnum::CreateTableAsStmt(s) => s.into.as_ref().and_then(|i| i.rel.as_ref()),
         NodeEnum::ViewStmt(s) => s.view.as_ref(),
         NodeEnum::CreateSeqStmt(s) => s.sequence.as_ref(),
+        // SELECT … INTO t creates t.
+        NodeEnum::SelectStmt(s) => s.into_clause.as_ref().and_then(|i| i.rel.as_ref()),
         _ => None,
     }?;
     Some(locks::range_var_name(r))
+}
+
+fn detaches_concurrently(cmd: &pg_query::protobuf::Node) -> bool {
+    let Some(NodeEnum::AlterTableCmd(c)) = cmd.node.as_ref() else { return false };
+    c.subtype == pg_query::protobuf::AlterTableType::AtDetachPartition as i32
+        && matches!(c.def.as_ref().and_then(|d| d.node.as_ref()), Some(NodeEnum::PartitionCmd(p)) if p.concurrent)
 }
 
 fn classify(node: &NodeEnum) -> StatementKind {
@@ -138,6 +146,9 @@ fn classify(node: &NodeEnum) -> StatementKind {
             }
         }
         NodeEnum::VacuumStmt(s) if s.is_vacuumcmd => NonTransactional("VACUUM"),
+        NodeEnum::AlterTableStmt(s) if s.cmds.iter().any(detaches_concurrently) => {
+            NonTransactional("DETACH PARTITION CONCURRENTLY")
+        }
         NodeEnum::ClusterStmt(s) if s.relation.is_none() => NonTransactional("CLUSTER without a table"),
         NodeEnum::CreatedbStmt(_) => ClusterLevel("CREATE DATABASE"),
         NodeEnum::DropdbStmt(_) => ClusterLevel("DROP DATABASE"),
@@ -246,6 +257,11 @@ mod tests {
             ("REINDEX TABLE CONCURRENTLY t", StatementKind::NonTransactional("REINDEX CONCURRENTLY")),
             ("REINDEX TABLE t", StatementKind::Transactional),
             ("VACUUM t", StatementKind::NonTransactional("VACUUM")),
+            (
+                "ALTER TABLE m DETACH PARTITION m_2020 CONCURRENTLY",
+                StatementKind::NonTransactional("DETACH PARTITION CONCURRENTLY"),
+            ),
+            ("ALTER TABLE m DETACH PARTITION m_2020", StatementKind::Transactional),
             ("ANALYZE t", StatementKind::Transactional),
             ("CREATE DATABASE x", StatementKind::ClusterLevel("CREATE DATABASE")),
             ("ALTER SYSTEM SET work_mem = '1MB'", StatementKind::ClusterLevel("ALTER SYSTEM")),

@@ -228,3 +228,178 @@ pub fn column_name<'a>(node: &'a NodeEnum, col: &'a protobuf::ColumnDef) -> &'a 
     }
     ""
 }
+
+/// Whether function options (CREATE FUNCTION's, or ALTER FUNCTION's actions) set search_path.
+pub fn pins_search_path(options: &[Node]) -> bool {
+    options.iter().any(|o| {
+        matches!(o.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname == "set"
+            && matches!(d.arg.as_deref().and_then(|a| a.node.as_ref()), Some(NodeEnum::VariableSetStmt(v)) if v.name == "search_path"))
+    })
+}
+
+/// Whether function options make it SECURITY DEFINER.
+pub fn security_definer(options: &[Node]) -> bool {
+    options.iter().any(|o| {
+        matches!(o.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname == "security"
+            && matches!(d.arg.as_deref().and_then(|a| a.node.as_ref()), Some(NodeEnum::Boolean(b)) if b.boolval))
+    })
+}
+
+/// A column type in one spelling for comparisons: PostgreSQL's internal base name (`int4`,
+/// `varchar`, `timestamptz`), its modifiers, and whether it is an array.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Canon {
+    pub base: String,
+    pub mods: Vec<i64>,
+    pub array: bool,
+}
+
+/// The canonical form of a type from a parse tree.
+pub fn canon(t: &Type) -> Canon {
+    let base = match t.name.as_str() {
+        "int" | "integer" => "int4",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "decimal" => "numeric",
+        "real" => "float4",
+        "boolean" => "bool",
+        other => other,
+    };
+    Canon { base: base.to_string(), mods: t.typmods.clone(), array: t.array }
+}
+
+/// The canonical form of a type as `format_type` writes it (`character varying(30)`,
+/// `timestamp(3) with time zone`, `numeric(10,2)[]`).
+pub fn canon_formatted(s: &str) -> Canon {
+    let (s, array) = match s.strip_suffix("[]") {
+        Some(rest) => (rest, true),
+        None => (s, false),
+    };
+    let (words, mods) = match (s.find('('), s.find(')')) {
+        (Some(open), Some(close)) if open < close => {
+            let mods = s[open + 1..close].split(',').filter_map(|m| m.trim().parse().ok()).collect();
+            (format!("{}{}", &s[..open], &s[close + 1..]), mods)
+        }
+        _ => (s.to_string(), Vec::new()),
+    };
+    let words = words.split_whitespace().collect::<Vec<_>>().join(" ");
+    let base = match words.as_str() {
+        "integer" => "int4",
+        "bigint" => "int8",
+        "smallint" => "int2",
+        "real" => "float4",
+        "double precision" => "float8",
+        "boolean" => "bool",
+        "character varying" => "varchar",
+        "character" => "bpchar",
+        "bit varying" => "varbit",
+        "timestamp without time zone" => "timestamp",
+        "timestamp with time zone" => "timestamptz",
+        "time without time zone" => "time",
+        "time with time zone" => "timetz",
+        w if w.starts_with("interval") => "interval",
+        w => w.strip_prefix("public.").unwrap_or(w),
+    };
+    Canon { base: base.to_string(), mods, array }
+}
+
+/// How a type reads in a message: `bigint`, `varchar(200)`, `numeric(12,2)`, `text[]`.
+pub fn display(c: &Canon) -> String {
+    let base = match c.base.as_str() {
+        "int2" => "smallint",
+        "int4" => "integer",
+        "int8" => "bigint",
+        "float4" => "real",
+        "float8" => "double precision",
+        "bpchar" => "char",
+        "bool" => "boolean",
+        other => other,
+    };
+    let mods = if c.mods.is_empty() || c.base == "interval" {
+        String::new()
+    } else {
+        format!("({})", c.mods.iter().map(i64::to_string).collect::<Vec<_>>().join(","))
+    };
+    format!("{base}{mods}{}", if c.array { "[]" } else { "" })
+}
+
+/// Whether changing a column from `old` to `new` (without USING) rewrites the table. No rewrite
+/// when the change is binary-coercible: a wider or unbounded varchar, varchar ↔ text, a wider
+/// numeric precision with the same scale, a larger time precision, cidr → inet.
+pub fn rewrites(old: &Canon, new: &Canon) -> bool {
+    if old.array != new.array {
+        return true;
+    }
+    let widens = |o: Option<&i64>, n: Option<&i64>, default: Option<i64>| match (n, o.copied().or(default)) {
+        (None, _) => true,
+        (Some(n), Some(o)) => *n >= o,
+        (Some(_), None) => false,
+    };
+    match (old.base.as_str(), new.base.as_str()) {
+        ("varchar", "varchar") | ("varbit", "varbit") => !widens(old.mods.first(), new.mods.first(), None),
+        ("numeric", "numeric") => {
+            let same_scale = old.mods.get(1).copied().unwrap_or(0) == new.mods.get(1).copied().unwrap_or(0);
+            !(new.mods.is_empty()
+                || (!old.mods.is_empty() && same_scale && widens(old.mods.first(), new.mods.first(), None)))
+        }
+        ("timestamp", "timestamp") | ("timestamptz", "timestamptz") | ("time", "time") | ("timetz", "timetz") => {
+            !widens(old.mods.first(), new.mods.first(), Some(6))
+        }
+        ("varchar", "text") | ("cidr", "inet") => false,
+        ("text", "varchar") => !new.mods.is_empty(),
+        (o, n) if o == n => old.mods != new.mods,
+        _ => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(base: &str, mods: &[i64]) -> Canon {
+        Canon { base: base.into(), mods: mods.to_vec(), array: false }
+    }
+
+    #[test]
+    fn formatted_types() {
+        assert_eq!(canon_formatted("character varying(30)"), c("varchar", &[30]));
+        assert_eq!(canon_formatted("numeric(10,2)"), c("numeric", &[10, 2]));
+        assert_eq!(canon_formatted("timestamp(3) with time zone"), c("timestamptz", &[3]));
+        assert_eq!(canon_formatted("integer"), c("int4", &[]));
+        assert_eq!(canon_formatted("text[]"), Canon { array: true, ..c("text", &[]) });
+        assert_eq!(display(&c("int8", &[])), "bigint");
+        assert_eq!(display(&c("numeric", &[12, 2])), "numeric(12,2)");
+    }
+
+    #[test]
+    fn which_changes_rewrite() {
+        let no = [
+            (c("varchar", &[10]), c("varchar", &[30])),
+            (c("varchar", &[10]), c("varchar", &[])),
+            (c("varchar", &[10]), c("text", &[])),
+            (c("text", &[]), c("varchar", &[])),
+            (c("numeric", &[10, 2]), c("numeric", &[12, 2])),
+            (c("numeric", &[10, 2]), c("numeric", &[])),
+            (c("timestamptz", &[3]), c("timestamptz", &[])),
+            (c("timestamptz", &[]), c("timestamptz", &[6])),
+            (c("cidr", &[]), c("inet", &[])),
+        ];
+        for (old, new) in no {
+            assert!(!rewrites(&old, &new), "{old:?} -> {new:?}");
+        }
+        let yes = [
+            (c("varchar", &[30]), c("varchar", &[10])),
+            (c("text", &[]), c("varchar", &[10])),
+            (c("int4", &[]), c("int8", &[])),
+            (c("int4", &[]), c("text", &[])),
+            (c("numeric", &[10, 2]), c("numeric", &[12, 3])),
+            (c("numeric", &[]), c("numeric", &[12, 2])),
+            (c("timestamptz", &[]), c("timestamptz", &[3])),
+            (c("timestamp", &[]), c("timestamptz", &[])),
+            (c("bpchar", &[2]), c("text", &[])),
+        ];
+        for (old, new) in yes {
+            assert!(rewrites(&old, &new), "{old:?} -> {new:?}");
+        }
+    }
+}

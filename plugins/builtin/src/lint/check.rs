@@ -82,10 +82,27 @@ pub struct LintResult {
     pub statements: usize,
 }
 
-/// Table sizes from a live database, by relation name (`public.` dropped).
+/// What `--database` tells the linter about a live database (names with `public.` dropped).
 #[derive(Clone, Debug, Default)]
-pub struct Sizes {
-    pub tables: HashMap<String, (f64, i64)>,
+pub struct Live {
+    /// Tables, partitioned tables and materialized views.
+    pub relations: HashMap<String, Relation>,
+    /// Index name → its table.
+    pub index_tables: HashMap<String, String>,
+    /// Table → the leading key columns of each of its non-partial indexes.
+    pub indexes: HashMap<String, Vec<Vec<String>>>,
+    /// (table, column) → its type, as `format_type` writes it (`character varying(30)`).
+    pub column_types: HashMap<(String, String), String>,
+}
+
+/// A relation of the live database.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Relation {
+    /// The planner's row estimate (`reltuples`, summed over partitions); `None` if never analyzed.
+    pub rows: Option<f64>,
+    /// `pg_relation_size` (summed over partitions).
+    pub bytes: i64,
+    pub partitioned: bool,
 }
 
 /// A statement being checked.
@@ -130,8 +147,21 @@ pub struct At {
 /// What the statements so far have established.
 #[derive(Debug, Default)]
 pub struct Facts {
-    /// Relations created by earlier statements of this run (new, so empty).
-    pub created: HashSet<String>,
+    /// Relations (and indexes) created by earlier statements of this run, with the file that
+    /// created them.
+    pub created: HashMap<String, usize>,
+    /// Columns added by ALTER TABLE … ADD COLUMN, with the file that added them.
+    pub added_columns: HashMap<(String, String), usize>,
+    /// Tables created with PARTITION BY.
+    pub partitioned: HashSet<String>,
+    /// Index name → its table, for indexes created in the files.
+    pub index_tables: HashMap<String, String>,
+    /// (table, column) → its type, from CREATE TABLE, ADD COLUMN and ALTER COLUMN … TYPE.
+    pub column_types: HashMap<(String, String), ast::Type>,
+    /// Tables created without a primary key, until one is added.
+    pub without_primary_key: Vec<(String, At)>,
+    /// Functions created or altered with a pinned search_path.
+    pub pinned_functions: HashSet<String>,
     /// Per file: `SET lock_timeout` / `SET statement_timeout` seen, inside BEGIN…COMMIT.
     pub lock_timeout: bool,
     pub statement_timeout: bool,
@@ -144,7 +174,7 @@ pub struct Facts {
     pub transactional_in_file: bool,
     /// Foreign keys: table, its columns, where.
     pub foreign_keys: Vec<(String, Vec<String>, At)>,
-    /// Leading columns of indexes, primary keys and unique constraints, by table.
+    /// Leading columns of non-partial indexes, primary keys and unique constraints, by table.
     pub indexed: HashMap<String, Vec<Vec<String>>>,
     /// Columns named like secrets, and the columns that have comments.
     pub secret_columns: Vec<(String, String, At)>,
@@ -154,10 +184,106 @@ pub struct Facts {
     pub policies: HashSet<String>,
 }
 
+/// Where the statement being checked is, and what is known: decides whether a table is new.
+#[derive(Clone, Copy)]
+pub struct Scope<'a> {
+    pub facts: &'a Facts,
+    pub live: Option<&'a Live>,
+    /// The runner sets lock_timeout / statement_timeout (`migrate { … }` in confiture.kdl).
+    pub runner_timeouts: RunnerTimeouts,
+    pub file: usize,
+    pub kind: FileKind,
+    /// For a `.down.sql`, its `.up.sql` (linted just before it): what the up created, the down
+    /// may remove — that is its job.
+    pub up: Option<usize>,
+}
+
+/// Timeouts the migration runner sets for every migration (from confiture.kdl).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunnerTimeouts {
+    pub lock_timeout: bool,
+    pub statement_timeout: bool,
+}
+
+impl Scope<'_> {
+    /// The table (or materialized view), unless it is new or the file builds from nothing.
+    ///
+    /// New: created earlier in the same file, or — with `--database` — absent from that database
+    /// (a pending migration creates it). Without a database, a table created by an earlier file
+    /// counts as existing: an earlier migration may have been applied long ago, and the table
+    /// has rows by now. Schema files build a database from nothing: nothing in them is existing.
+    pub fn existing_name(&self, name: &str) -> Option<Target> {
+        if self.kind == FileKind::Schema || self.facts.created.get(name).is_some_and(|f| self.is_this_change(*f)) {
+            return None;
+        }
+        let partitioned = self.facts.partitioned.contains(name);
+        match self.live {
+            None => Some(Target { name: name.to_string(), size: None, empty: false, partitioned }),
+            Some(live) => {
+                let r = live.relations.get(name)?;
+                let empty = r.rows.is_none_or(|n| n <= 0.0) && r.bytes <= 8192;
+                let size = match r.rows {
+                    _ if empty => "empty in the database".to_string(),
+                    Some(rows) => format!("~{} rows, {} in the database", human_count(rows), human_bytes(r.bytes)),
+                    None => format!("never analyzed, {} in the database", human_bytes(r.bytes)),
+                };
+                Some(Target {
+                    name: name.to_string(),
+                    size: Some(size),
+                    empty,
+                    partitioned: r.partitioned || partitioned,
+                })
+            }
+        }
+    }
+
+    /// Whether a file is the one being checked, or (for a down migration) its up migration.
+    fn is_this_change(&self, file: usize) -> bool {
+        file == self.file || Some(file) == self.up
+    }
+
+    /// Whether this file (or, for a down migration, its up) added the column.
+    pub fn added_here(&self, table: &str, column: &str) -> bool {
+        self.facts.added_columns.get(&(table.to_string(), column.to_string())).is_some_and(|f| self.is_this_change(*f))
+    }
+
+    /// What a lock on an existing index is a lock on: its table, when known (from the files or
+    /// the database), else the index itself (shown as "its table"). `None` when the index (or
+    /// its table) is new.
+    pub fn existing_index(&self, index: &str) -> Option<(Target, bool)> {
+        if self.kind == FileKind::Schema || self.facts.created.get(index).is_some_and(|f| self.is_this_change(*f)) {
+            return None;
+        }
+        match self.index_table(index) {
+            Some(table) => Some((self.existing_name(table)?, true)),
+            // With a database, an index it does not have is created by a pending migration.
+            None if self.live.is_some() => None,
+            None => Some((Target { name: index.to_string(), size: None, empty: false, partitioned: false }, false)),
+        }
+    }
+
+    /// The table an index belongs to, from the files or the live database.
+    pub fn index_table(&self, index: &str) -> Option<&str> {
+        self.facts
+            .index_tables
+            .get(index)
+            .or_else(|| self.live.and_then(|l| l.index_tables.get(index)))
+            .map(String::as_str)
+    }
+
+    /// The first lock `stmt` takes that blocks writes on an existing table, with the table.
+    pub fn blocking_lock<'s>(&self, stmt: &'s Stmt<'_>) -> Option<(&'s confiture_engine::sql::locks::Lock, Target)> {
+        stmt.classification.locks.iter().filter(|l| l.mode.blocks_writes()).find_map(|l| {
+            let t = self.existing_name(l.relation.strip_prefix("public.").unwrap_or(&l.relation))?;
+            Some((l, t))
+        })
+    }
+}
+
 /// A rule's view of the run.
 pub struct Cx<'a> {
     pub facts: &'a Facts,
-    sizes: Option<&'a Sizes>,
+    pub scope: Scope<'a>,
     meta: &'static Meta,
     severity: Severity,
     out: &'a mut Vec<Finding>,
@@ -166,36 +292,41 @@ pub struct Cx<'a> {
 
 /// An existing table a lock rule is about.
 pub struct Target {
-    /// `orders`, or `orders (~1.2M rows, 340 MB)` with `--database`.
-    pub shown: String,
+    pub name: String,
+    /// `~1.2M rows, 340 MB in the database`, with `--database`.
+    pub size: Option<String>,
     /// Known to be empty in the database: the finding is informational.
     pub empty: bool,
+    /// A partitioned table (CONCURRENTLY is not possible on it directly).
+    pub partitioned: bool,
+}
+
+impl Target {
+    /// `orders`, or `orders (~1.2M rows, 340 MB in the database)`.
+    pub fn shown(&self) -> String {
+        match &self.size {
+            Some(s) => format!("{} ({s})", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    /// `orders.email`, or `orders.email (~1.2M rows, 340 MB in the database)`.
+    pub fn column(&self, column: &str) -> String {
+        match &self.size {
+            Some(s) => format!("{}.{column} ({s})", self.name),
+            None => format!("{}.{column}", self.name),
+        }
+    }
 }
 
 impl Cx<'_> {
-    /// The table, unless it is new: created by an earlier statement of this run or, with
-    /// `--database`, absent from that database. Lock rules only matter on tables with rows.
+    /// The table, unless it is new (see [`Scope::existing_name`]).
     pub fn existing(&self, r: &Option<RangeVar>) -> Option<Target> {
-        self.existing_name(&ast::rel(r.as_ref()?))
+        self.scope.existing_name(&ast::rel(r.as_ref()?))
     }
 
     pub fn existing_name(&self, name: &str) -> Option<Target> {
-        // With a live database, it knows what exists (a table created by an old, applied
-        // migration has rows now); without one, a table created earlier in the files is new.
-        match self.sizes {
-            None if self.facts.created.contains(name) => None,
-            None => Some(Target { shown: name.to_string(), empty: false }),
-            Some(sizes) => {
-                let (rows, bytes) = *sizes.tables.get(name)?;
-                let empty = rows <= 0.0 && bytes <= 8192;
-                let shown = if empty {
-                    format!("{name} (empty in the database)")
-                } else {
-                    format!("{name} (~{} rows, {} in the database)", human_count(rows), human_bytes(bytes))
-                };
-                Some(Target { shown, empty })
-            }
-        }
+        self.scope.existing_name(name)
     }
 
     /// Report a finding on `stmt`, at byte `location` of the file if the parser gave one.
@@ -248,7 +379,7 @@ impl Cx<'_> {
     }
 }
 
-fn human_count(n: f64) -> String {
+pub(crate) fn human_count(n: f64) -> String {
     match n {
         n if n >= 1e9 => format!("{:.1}G", n / 1e9),
         n if n >= 1e6 => format!("{:.1}M", n / 1e6),
@@ -282,10 +413,11 @@ fn first_line_len(text: &str) -> usize {
     text.lines().next().unwrap_or("").len().max(1)
 }
 
-/// An `-- confiture:ignore RULE reason` comment.
+/// An `-- confiture:ignore RULE[,RULE…] reason` comment.
 struct Ignore {
     offset: usize,
     rules: Vec<String>,
+    reason: bool,
     used: bool,
 }
 
@@ -302,12 +434,27 @@ fn ignores(text: &str) -> Vec<Ignore> {
         let Some(comment) = text.get(start..end) else { continue };
         let body = comment.trim_start_matches("--").trim_start_matches("/*").trim_end_matches("*/").trim();
         if let Some(rest) = body.strip_prefix(MARK) {
-            let rule = rest.split_whitespace().next().unwrap_or("");
-            let rules = rule.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect();
-            out.push(Ignore { offset: start, rules, used: false });
+            let (rules, reason) = ignore_rules(rest);
+            out.push(Ignore { offset: start, rules, reason, used: false });
         }
     }
     out
+}
+
+/// `drop-column,drop-table why` or `drop-column, drop-table why` → the rules, and whether a
+/// reason follows.
+fn ignore_rules(rest: &str) -> (Vec<String>, bool) {
+    let mut words = rest.split_whitespace().peekable();
+    let mut list = String::new();
+    while let Some(w) = words.next() {
+        list.push_str(w);
+        let more = w.ends_with(',') || words.peek().is_some_and(|n| n.starts_with(','));
+        if !more {
+            break;
+        }
+    }
+    let rules = list.split(',').filter(|r| !r.is_empty()).map(str::to_string).collect();
+    (rules, words.next().is_some())
 }
 
 struct Parsed {
@@ -317,7 +464,7 @@ struct Parsed {
 }
 
 /// Lint `inputs` in order (order matters: a table created in an earlier file is new in a later one).
-pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintResult {
+pub fn lint(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintResult {
     let mut sources: Vec<SourceFile> = Vec::with_capacity(inputs.len());
     let rules: Vec<(&'static dyn Rule, Severity)> = super::rules::RULES
         .iter()
@@ -328,11 +475,21 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
     let mut findings = Vec::new();
     let mut syntax_errors = Vec::new();
     let mut statements = 0;
-    // Per file: the ignore comments, and for each statement its byte range and the ignores above it.
+    let mut kinds = Vec::with_capacity(inputs.len());
+    let mut ups: Vec<Option<usize>> = Vec::with_capacity(inputs.len());
+    // Per file: the ignore comments, and for each statement its byte range and the ignores
+    // that apply to it (above it, or after it on its last line).
     let mut file_ignores: Vec<Vec<Ignore>> = Vec::with_capacity(inputs.len());
     let mut scopes: Vec<Vec<(usize, usize, Vec<usize>)>> = Vec::with_capacity(inputs.len());
     for_each_parsed(inputs, |fi, p| {
+        // A down migration right after its up.
+        let up = p.source.name.strip_suffix(".down.sql").and_then(|stem| {
+            let prev = sources.last()?;
+            (prev.name.strip_suffix(".up.sql") == Some(stem)).then(|| fi - 1)
+        });
+        ups.push(up);
         sources.push(p.source.clone());
+        kinds.push(p.kind);
         facts.lock_timeout = false;
         facts.statement_timeout = false;
         facts.in_transaction = false;
@@ -364,9 +521,14 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
                     span: (offset, 1),
                     source: fi,
                 });
+                // Its ignores were not given a chance: do not call them unused.
+                for i in &mut file_ignores[fi] {
+                    i.used = true;
+                }
                 return;
             }
         };
+        let text = &p.source.text;
         let mut prev_end = 0;
         for (st, node) in stmts {
             statements += 1;
@@ -377,13 +539,21 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
                 offset: st.offset,
                 len: st.len,
                 file: fi,
-                text: st.text(&p.source.text),
+                text: st.text(text),
                 classification: st,
+            };
+            let scope = Scope {
+                facts: &facts,
+                live,
+                runner_timeouts: config.runner_timeouts,
+                file: fi,
+                kind: p.kind,
+                up: ups[fi],
             };
             for (rule, severity) in &rules {
                 let mut cx = Cx {
                     facts: &facts,
-                    sizes,
+                    scope,
                     meta: rule.meta(),
                     severity: *severity,
                     out: &mut findings,
@@ -391,32 +561,61 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
                 };
                 rule.check(&stmt, &mut cx);
             }
-            // Ignore comments between the previous statement and this one's first token.
+            // Ignore comments between the previous statement and this one's first token belong
+            // to this one, except those on the previous statement's last line, after it.
             let start = st.offset + leading_comments_len(stmt.text);
-            let above: Vec<usize> = file_ignores[fi]
-                .iter()
-                .enumerate()
-                .filter(|(_, i)| i.offset >= prev_end && i.offset < start)
-                .map(|(k, _)| k)
-                .collect();
+            let mut above = Vec::new();
+            for (k, i) in file_ignores[fi].iter().enumerate().filter(|(_, i)| i.offset >= prev_end && i.offset < start)
+            {
+                let trailing = prev_end > 0 && !text[prev_end..i.offset].contains('\n');
+                match scopes[fi].last_mut() {
+                    Some(prev) if trailing => prev.2.push(k),
+                    _ => above.push(k),
+                }
+            }
             scopes[fi].push((st.offset, st.offset + st.len, above));
             prev_end = st.offset + st.len;
-            learn(&mut facts, &stmt, fi);
+            let locks = scope.blocking_lock(&stmt).is_some();
+            learn(&mut facts, &stmt, fi, locks);
+        }
+        // A trailing ignore after the file's last statement.
+        if let Some(last) = scopes[fi].last_mut() {
+            for (k, i) in file_ignores[fi].iter().enumerate().filter(|(_, i)| i.offset >= prev_end) {
+                if !text[prev_end..i.offset].contains('\n') {
+                    last.2.push(k);
+                }
+            }
         }
     });
+    let scope_of = |file: usize| Scope {
+        facts: &facts,
+        live,
+        runner_timeouts: config.runner_timeouts,
+        file,
+        kind: kinds.get(file).copied().unwrap_or(FileKind::Other),
+        up: ups.get(file).copied().flatten(),
+    };
+    let mut finished = Vec::new();
     for (rule, severity) in &rules {
-        let mut cx =
-            Cx { facts: &facts, sizes, meta: rule.meta(), severity: *severity, out: &mut findings, sources: &sources };
+        let mut cx = Cx {
+            facts: &facts,
+            scope: scope_of(usize::MAX),
+            meta: rule.meta(),
+            severity: *severity,
+            out: &mut finished,
+            sources: &sources,
+        };
         rule.finish(&mut cx);
     }
+    findings.append(&mut finished);
     // Suppress what ignore comments name, per statement (findings of `finish` included).
     findings.retain(|f| {
-        let Some((_, _, above)) =
+        let Some((_, _, applies)) =
             scopes[f.source].iter().find(|(s, e, _)| f.span.0 >= *s && f.span.0 < (*e).max(*s + 1))
         else {
             return true;
         };
-        match above.iter().find(|&&k| file_ignores[f.source][k].rules.iter().any(|r| *r == f.rule || r == "all")) {
+        match applies.iter().find(|&&k| file_ignores[f.source][k].rules.iter().any(|r| *r == f.rule || r == "all")) {
             Some(&k) => {
                 file_ignores[f.source][k].used = true;
                 false
@@ -424,29 +623,62 @@ pub fn lint(inputs: Vec<Input>, config: &Config, sizes: Option<&Sizes>) -> LintR
             None => true,
         }
     });
-    // Ignore comments that suppressed nothing.
-    let meta = &super::rules::UNUSED_IGNORE_META;
-    let severity = config.severity_of(meta);
-    if severity != Severity::Off {
-        for (fi, list) in file_ignores.iter().enumerate() {
-            for i in list.iter().filter(|i| !i.used) {
-                let known =
-                    !i.rules.is_empty() && i.rules.iter().all(|r| r == "all" || super::rules::find(r).is_some());
-                let mut cx = Cx { facts: &facts, sizes, meta, severity, out: &mut findings, sources: &sources };
-                let at = At { file: fi, offset: i.offset, len: first_line_len(&sources[fi].text[i.offset..]) };
-                if known {
+    // Ignore comments that suppressed nothing, or say no why.
+    let unused = (&super::rules::UNUSED_IGNORE_META, config.severity_of(super::rules::UNUSED_IGNORE_META));
+    let reasonless =
+        (&super::rules::IGNORE_WITHOUT_REASON_META, config.severity_of(super::rules::IGNORE_WITHOUT_REASON_META));
+    for (fi, list) in file_ignores.iter().enumerate() {
+        for i in list {
+            let at = At { file: fi, offset: i.offset, len: first_line_len(&sources[fi].text[i.offset..]) };
+            let known = |r: &String| r == "all" || super::rules::find(r).is_some();
+            let all_known = !i.rules.is_empty() && i.rules.iter().all(known);
+            // A rule turned off finds nothing to suppress; that is not the comment's fault.
+            let names_off_rule = i
+                .rules
+                .iter()
+                .any(|r| super::rules::find(r).is_some_and(|rule| config.severity_of(rule.meta()) == Severity::Off));
+            if unused.1 != Severity::Off && !i.used && !(all_known && names_off_rule) {
+                let mut cx = Cx {
+                    facts: &facts,
+                    scope: scope_of(fi),
+                    meta: unused.0,
+                    severity: unused.1,
+                    out: &mut findings,
+                    sources: &sources,
+                };
+                if all_known {
                     cx.report_at(
                         at,
                         "this ignore comment suppresses nothing",
                         "remove it, or move it right above the statement it is about",
                     );
                 } else {
+                    let bad: Vec<&str> = i.rules.iter().filter(|r| !known(r)).map(String::as_str).collect();
                     cx.report_at(
                         at,
-                        format!("unknown rule in ignore comment: `{}`", i.rules.join(",")),
+                        if bad.is_empty() {
+                            "this ignore comment names no rule".to_string()
+                        } else {
+                            format!("unknown rule in ignore comment: `{}`", bad.join(","))
+                        },
                         "write `-- confiture:ignore RULE reason` with a rule id from `confiture lint --list-rules`",
                     );
                 }
+            }
+            if reasonless.1 != Severity::Off && all_known && !i.reason {
+                let mut cx = Cx {
+                    facts: &facts,
+                    scope: scope_of(fi),
+                    meta: reasonless.0,
+                    severity: reasonless.1,
+                    out: &mut findings,
+                    sources: &sources,
+                };
+                cx.report_at(
+                    at,
+                    format!("this ignore of {} does not say why", i.rules.join(",")),
+                    "add the reason after the rule: `-- confiture:ignore RULE the table has 40 rows`",
+                );
             }
         }
     }
@@ -543,7 +775,9 @@ fn for_each_parsed(inputs: Vec<Input>, mut f: impl FnMut(usize, Parsed)) {
 }
 
 /// Update the facts with what `stmt` establishes.
-fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize) {
+/// Remember what `stmt` established, for the statements after it. `locks`: it took a
+/// write-blocking lock on an existing table.
+fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool) {
     let at = At { file, offset: stmt.offset, len: first_line_len(stmt.text) };
     facts.statements_in_file += 1;
     if stmt.non_transactional().is_some() {
@@ -551,16 +785,11 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize) {
     } else if !matches!(stmt.node, NodeEnum::VariableSetStmt(_) | NodeEnum::TransactionStmt(_)) {
         facts.transactional_in_file = true;
     }
-    if blocking_lock(facts, stmt).is_some() {
+    if locks {
         facts.locking_ddl_seen = true;
     }
     if let Some(c) = &stmt.classification.creates {
-        facts.created.insert(c.strip_prefix("public.").unwrap_or(c).to_string());
-    }
-    if let NodeEnum::IndexStmt(i) = stmt.node
-        && !i.idxname.is_empty()
-    {
-        facts.created.insert(i.idxname.clone());
+        facts.created.insert(c.strip_prefix("public.").unwrap_or(c).to_string(), file);
     }
     match stmt.node {
         NodeEnum::VariableSetStmt(v) => match v.name.as_str() {
@@ -578,17 +807,28 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize) {
         }
         NodeEnum::CreateStmt(s) => {
             let Some(table) = s.relation.as_ref().map(ast::rel) else { return };
+            if s.partspec.is_some() {
+                facts.partitioned.insert(table.clone());
+            }
             let (cols, cons) = ast::table_elements(s);
+            let mut has_pk = false;
             for c in &cols {
-                if super::rules::secret_column::looks_secret(&c.colname) {
-                    facts.secret_columns.push((table.clone(), c.colname.clone(), at));
-                }
+                learn_column(facts, &table, c, at);
                 for k in ast::column_constraints(c) {
+                    has_pk |= ast::is(k, ConstrType::ConstrPrimary);
                     remember_constraint(facts, &table, Some(&c.colname), k, at);
                 }
             }
             for k in cons {
+                has_pk |= ast::is(k, ConstrType::ConstrPrimary);
                 remember_constraint(facts, &table, None, k, at);
+            }
+            let exempt = s.partbound.is_some()
+                || s.of_typename.is_some()
+                || s.relation.as_ref().is_some_and(|r| r.relpersistence == "t");
+            if !has_pk && !exempt {
+                let offset = s.relation.as_ref().and_then(|r| usize::try_from(r.location).ok()).unwrap_or(stmt.offset);
+                facts.without_primary_key.push((table, At { file, offset, len: 1 }));
             }
         }
         NodeEnum::AlterTableStmt(s) => {
@@ -597,12 +837,16 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize) {
                 match ast::subtype(cmd) {
                     Some(AlterTableType::AtAddColumn) => {
                         if let Some(c) = ast::cmd_column(cmd) {
-                            if super::rules::secret_column::looks_secret(&c.colname) {
-                                facts.secret_columns.push((table.clone(), c.colname.clone(), at));
-                            }
+                            facts.added_columns.insert((table.clone(), c.colname.clone()), file);
+                            learn_column(facts, &table, c, at);
                             for k in ast::column_constraints(c) {
                                 remember_constraint(facts, &table, Some(&c.colname), k, at);
                             }
+                        }
+                    }
+                    Some(AlterTableType::AtAlterColumnType) => {
+                        if let Some(t) = ast::cmd_column(cmd).and_then(|c| c.type_name.as_ref()) {
+                            facts.column_types.insert((table.clone(), cmd.name.clone()), ast::type_of(t));
                         }
                     }
                     Some(AlterTableType::AtAddConstraint) => {
@@ -617,9 +861,40 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize) {
                 }
             }
         }
+        NodeEnum::RenameStmt(r) if r.rename_type == protobuf::ObjectType::ObjectTable as i32 => {
+            // A new table stays new under its new name.
+            if let Some(old) = r.relation.as_ref().map(ast::rel) {
+                let schema = old.rsplit_once('.').map(|(s, _)| format!("{s}.")).unwrap_or_default();
+                let new = format!("{schema}{}", r.newname);
+                if let Some(f) = facts.created.get(&old).copied() {
+                    facts.created.insert(new.clone(), f);
+                }
+                if facts.partitioned.contains(&old) {
+                    facts.partitioned.insert(new);
+                }
+            }
+        }
         NodeEnum::IndexStmt(i) => {
             if let Some(r) = &i.relation {
-                facts.indexed.entry(ast::rel(r)).or_default().push(ast::index_columns(i));
+                let table = ast::rel(r);
+                if !i.idxname.is_empty() {
+                    let schema = table.rsplit_once('.').map(|(s, _)| format!("{s}.")).unwrap_or_default();
+                    let index = format!("{schema}{}", i.idxname);
+                    facts.created.insert(index.clone(), file);
+                    facts.index_tables.insert(index, table.clone());
+                }
+                // A partial index serves only the queries its predicate matches.
+                if i.where_clause.is_none() {
+                    facts.indexed.entry(table).or_default().push(ast::index_columns(i));
+                }
+            }
+        }
+        NodeEnum::CreateFunctionStmt(f) if ast::pins_search_path(&f.options) => {
+            facts.pinned_functions.insert(ast::names(&f.funcname).join("."));
+        }
+        NodeEnum::AlterFunctionStmt(f) if ast::pins_search_path(&f.actions) => {
+            if let Some(func) = &f.func {
+                facts.pinned_functions.insert(ast::names(&func.objname).join("."));
             }
         }
         NodeEnum::CommentStmt(c) if c.objtype == protobuf::ObjectType::ObjectColumn as i32 => {
@@ -640,11 +915,15 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize) {
     }
 }
 
-/// The first existing relation `stmt` locks in a mode that blocks writes, if any.
-pub fn blocking_lock<'a>(facts: &Facts, stmt: &'a Stmt<'_>) -> Option<&'a confiture_engine::sql::locks::Lock> {
-    stmt.classification.locks.iter().find(|l| {
-        l.mode.blocks_writes() && !facts.created.contains(l.relation.strip_prefix("public.").unwrap_or(&l.relation))
-    })
+fn learn_column(facts: &mut Facts, table: &str, c: &protobuf::ColumnDef, at: At) {
+    if let Some(t) = &c.type_name {
+        facts.column_types.insert((table.to_string(), c.colname.clone()), ast::type_of(t));
+    }
+    if super::rules::secret_column::looks_secret(&c.colname) {
+        let offset = usize::try_from(c.location).unwrap_or(at.offset);
+        let at = At { offset, len: c.colname.len().max(1), ..at };
+        facts.secret_columns.push((table.to_string(), c.colname.clone(), at));
+    }
 }
 
 fn remember_constraint(facts: &mut Facts, table: &str, column: Option<&str>, k: &protobuf::Constraint, at: At) {
@@ -652,6 +931,9 @@ fn remember_constraint(facts: &mut Facts, table: &str, column: Option<&str>, k: 
         let keys = ast::key_names(&k.keys);
         if keys.is_empty() { column.map(|c| vec![c.to_string()]).unwrap_or_default() } else { keys }
     };
+    if ast::is(k, ConstrType::ConstrPrimary) {
+        facts.without_primary_key.retain(|(t, _)| t != table);
+    }
     if ast::is(k, ConstrType::ConstrPrimary) || ast::is(k, ConstrType::ConstrUnique) {
         facts.indexed.entry(table.to_string()).or_default().push(keys());
     } else if ast::is(k, ConstrType::ConstrForeign) {
@@ -673,24 +955,24 @@ mod tests {
         assert_eq!(FileKind::of("scratch.sql"), FileKind::Other);
     }
 
-    /// Files are parsed ahead on threads but linted in order: each migration indexes the table
-    /// the one before it created, which is new (no lock finding) only if the earlier file was
-    /// linted first. Many more files than the parse-ahead window.
+    /// Files are parsed ahead on threads but linted in order: each migration widens a column
+    /// the one before it created, which the linter knows is not a rewrite only if the earlier
+    /// file was linted first. Many more files than the parse-ahead window.
     #[test]
     fn lints_in_order_past_the_parse_window() {
         let n = 500;
         let inputs: Vec<Input> = (0..n)
             .map(|i| Input {
                 name: format!("db/migrations/{i:04}_t.sql"),
-                text: if i == 0 {
-                    "CREATE TABLE t0 (a bigint PRIMARY KEY);".into()
-                } else {
-                    format!(
-                        "CREATE INDEX t{prev}_a ON t{prev} (a);\nCREATE TABLE t{i} (a bigint PRIMARY KEY);\n{pad}",
-                        prev = i - 1,
-                        pad = "-- padding\n".repeat(i % 7 * 50)
-                    )
-                },
+                text: format!(
+                    "{alter}CREATE TABLE t{i} (a bigint PRIMARY KEY, v varchar(10));\n{pad}",
+                    alter = if i == 0 {
+                        String::new()
+                    } else {
+                        format!("ALTER TABLE t{} ALTER COLUMN v TYPE varchar(20);\n", i - 1)
+                    },
+                    pad = "-- padding\n".repeat(i % 7 * 50)
+                ),
                 kind: FileKind::Migration,
             })
             .collect();
@@ -698,15 +980,49 @@ mod tests {
         assert_eq!(result.sources.len(), n);
         assert!(result.sources.iter().enumerate().all(|(i, s)| s.name == format!("db/migrations/{i:04}_t.sql")));
         assert_eq!(result.statements, 2 * n - 1);
-        let locks: Vec<&Finding> =
-            result.findings.iter().filter(|f| f.rule == "require-concurrent-index-creation").collect();
-        assert!(locks.is_empty(), "{locks:?}");
+        let rewrites = result.findings.iter().filter(|f| f.rule == "column-type-change").count();
+        assert_eq!(rewrites, 0, "{:?}", result.findings.iter().take(3).collect::<Vec<_>>());
 
-        // And the rule does fire on a table that is not new.
-        let late =
-            vec![Input { name: "m.sql".into(), text: "CREATE INDEX ON old (a);".into(), kind: FileKind::Migration }];
-        let result = lint(late, &Config::default(), None);
-        assert!(result.findings.iter().any(|f| f.rule == "require-concurrent-index-creation"));
+        // Without the earlier file, the old type is unknown and the change may rewrite.
+        let alone = vec![Input {
+            name: "db/migrations/0002_t.sql".into(),
+            text: "ALTER TABLE t1 ALTER COLUMN v TYPE varchar(20);".into(),
+            kind: FileKind::Migration,
+        }];
+        let result = lint(alone, &Config::default(), None);
+        assert!(result.findings.iter().any(|f| f.rule == "column-type-change"));
+    }
+
+    /// Without a database, a table created by an earlier migration counts as existing (it may
+    /// have been applied long ago); one created in the same file is new; a down migration may
+    /// remove what its up created.
+    #[test]
+    fn what_counts_as_new() {
+        let file = |name: &str, text: &str| Input { name: name.into(), text: text.into(), kind: FileKind::of(name) };
+        let inputs = vec![
+            file("db/migrations/001_t.up.sql", "CREATE TABLE t (id bigint PRIMARY KEY, a int);"),
+            file("db/migrations/001_t.down.sql", "DROP TABLE t;"),
+            file(
+                "db/migrations/002_a.up.sql",
+                "SET lock_timeout = '1s'; SET statement_timeout = '1min';\nCREATE INDEX t_a ON t (a);\nALTER TABLE t ADD COLUMN b int;\nCREATE TABLE u (id bigint PRIMARY KEY);\nCREATE INDEX u_id ON u (id);",
+            ),
+            file("db/migrations/002_a.down.sql", "SET lock_timeout = '1s';\nALTER TABLE t DROP COLUMN b;"),
+            file("db/schema/t.sql", "CREATE TABLE t (id bigint PRIMARY KEY, a int);"),
+            file("db/schema/t_a.sql", "CREATE INDEX t_a ON t (a);"),
+        ];
+        let result = lint(inputs, &Config::default(), None);
+        let got: Vec<(String, &str)> = result
+            .findings
+            .iter()
+            .filter(|f| f.severity != Severity::Info)
+            .map(|f| (format!("{}:{}", f.file.rsplit('/').next().unwrap(), f.line), f.rule.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [("002_a.up.sql:2".to_string(), "require-concurrent-index-creation")],
+            "{:#?}",
+            result.findings
+        );
     }
 
     #[test]

@@ -146,6 +146,9 @@ pub struct Config {
     pub severity: BTreeMap<String, Severity>,
     /// Fail on warnings too.
     pub deny_warnings: bool,
+    /// Timeouts the migration runner sets (`migrate { lock-timeout …; statement-timeout … }` in
+    /// confiture.kdl): the timeout rules are satisfied by them.
+    pub runner_timeouts: check::RunnerTimeouts,
 }
 
 impl Config {

@@ -46,8 +46,11 @@ fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
-/// SARIF 2.1.0 for code-scanning tools (GitHub, GitLab, Azure DevOps).
-pub fn sarif(outputs: &LintOutputs) -> serde_json::Value {
+/// SARIF 2.1.0 for code-scanning tools (GitHub, GitLab, Azure DevOps). `failure`: why the run
+/// could not check everything (a file that does not parse, a path that does not exist); the
+/// invocation is then marked unsuccessful, so code scanning does not take the missing results
+/// as fixed.
+pub fn sarif(outputs: &LintOutputs, failure: Option<&str>) -> serde_json::Value {
     let rules: Vec<serde_json::Value> = rules::all()
         .map(|m| {
             json!({
@@ -101,6 +104,13 @@ pub fn sarif(outputs: &LintOutputs) -> serde_json::Value {
                     "rules": rules,
                 }
             },
+            "columnKind": "unicodeCodePoints",
+            "invocations": [{
+                "executionSuccessful": failure.is_none(),
+                "toolExecutionNotifications": failure
+                    .map(|m| vec![json!({ "level": "error", "message": { "text": m } })])
+                    .unwrap_or_default(),
+            }],
             "results": results,
             "artifacts": outputs.files.iter().map(|f| json!({ "location": { "uri": f.replace('\\', "/") } })).collect::<Vec<_>>(),
         }]

@@ -29,7 +29,7 @@ use confiture_engine::pipeline::node::Node;
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::lint::check::Sizes;
+use crate::lint::check::{Live, Relation, RunnerTimeouts};
 use crate::lint::report::{LintCounts, LintOutputs};
 use crate::lint::{Config, FileKind, Input, Severity, rules};
 
@@ -44,6 +44,8 @@ struct Settings {
     severity: BTreeMap<String, Severity>,
     deny_warnings: Option<bool>,
     kind: Option<FileKind>,
+    /// `paths` were not given: missing directories are skipped, not errors.
+    default_paths: bool,
 }
 
 /// A configured lint stage.
@@ -51,6 +53,8 @@ struct Settings {
 pub struct LintStage {
     settings: Settings,
     database: Option<DatabaseRef>,
+    /// Timeouts `migrate { … }` in confiture.kdl sets for every migration.
+    runner_timeouts: RunnerTimeouts,
 }
 
 fn decode(
@@ -166,7 +170,15 @@ impl StageType for Lint {
         settings.severity.extend(own.severity);
         settings.deny_warnings = own.deny_warnings.or(settings.deny_warnings);
         settings.kind = own.kind.or(settings.kind);
-        Some(Arc::new(LintStage { settings, database }))
+        let runner_timeouts = crate::stages::migrate::project_timeouts(cx.project);
+        if settings.paths.is_empty() {
+            // The migrations confiture.kdl's `migrate { }` names, and the schema, where they exist.
+            let migrations = crate::stages::migrate::project_migrations_dir(cx.project)
+                .map_or_else(|| "db/migrations".to_string(), |d| d.display().to_string());
+            settings.paths = vec![migrations, "db/schema".to_string()];
+            settings.default_paths = true;
+        }
+        Some(Arc::new(LintStage { settings, database, runner_timeouts }))
     }
 }
 
@@ -174,7 +186,7 @@ impl StageType for Lint {
 impl Stage for LintStage {
     fn settings(&self) -> serde_json::Value {
         serde_json::json!({
-            "paths": if self.settings.paths.is_empty() { vec!["db/migrations".to_string(), "db/schema".to_string()] } else { self.settings.paths.clone() },
+            "paths": self.settings.paths,
             "exclude": self.settings.exclude,
             "rules": self.settings.severity.iter().map(|(k, v)| (k.clone(), v.as_str())).collect::<BTreeMap<_, _>>(),
             "deny_warnings": self.settings.deny_warnings.unwrap_or(false),
@@ -184,17 +196,18 @@ impl Stage for LintStage {
 
     async fn run(&self, cx: &StageContext) -> Result<Outputs, StageError> {
         let inputs = read_inputs(&cx.project.root, &self.settings)?;
-        let sizes = match &self.database {
-            Some(r) => Some(table_sizes(&cx.database(r).await?).await?),
+        let live = match &self.database {
+            Some(r) => Some(live_catalog(&cx.database(r).await?).await?),
             None => None,
         };
         let config = Config {
             severity: self.settings.severity.clone(),
             deny_warnings: self.settings.deny_warnings.unwrap_or(false),
+            runner_timeouts: self.runner_timeouts,
         };
         let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
-        let sizes_given = sizes.is_some();
-        let result = tokio::task::spawn_blocking(move || crate::lint::lint(inputs, &config, sizes.as_ref()))
+        let sizes_given = live.is_some();
+        let result = tokio::task::spawn_blocking(move || crate::lint::lint(inputs, &config, live.as_ref()))
             .await
             .map_err(|e| StageError::new(ExitCode::Failure, format!("the linter stopped: {e}")))?;
         tracing::info!("linted {} files, {} statements", names.len(), result.statements);
@@ -265,9 +278,8 @@ fn glob_set(patterns: &[String]) -> Result<GlobSet, StageError> {
 /// The files to lint, in order: each path in turn; directories in natural path order.
 fn read_inputs(root: &Path, settings: &Settings) -> Result<Vec<Input>, StageError> {
     let exclude = glob_set(&settings.exclude)?;
-    let defaults = settings.paths.is_empty();
-    let paths: Vec<String> =
-        if defaults { vec!["db/migrations".into(), "db/schema".into()] } else { settings.paths.clone() };
+    let defaults = settings.default_paths;
+    let paths = settings.paths.clone();
     let mut inputs = Vec::new();
     let shown = |p: &Path| {
         p.strip_prefix(root)
@@ -326,25 +338,67 @@ fn read_inputs(root: &Path, settings: &Settings) -> Result<Vec<Input>, StageErro
     Ok(inputs)
 }
 
-/// Row estimates and sizes of every table in the database (`public.` dropped from names).
-async fn table_sizes(info: &confiture_engine::pg::ConnInfo) -> Result<Sizes, StageError> {
+/// What the lock and index rules need to know about a live database: every table's row
+/// estimate and size (partitioned tables summed over their partitions), every index's table and
+/// key columns, every column's type. Three set-based catalog queries, pipelined; read only.
+async fn live_catalog(info: &confiture_engine::pg::ConnInfo) -> Result<Live, StageError> {
     let session = pg::connect(info, "confiture lint").await?;
-    let rows = session
-        .client()
-        .query(
-            "SELECT n.nspname, c.relname, c.reltuples::float8, pg_relation_size(c.oid)
-             FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE c.relkind IN ('r', 'p', 'm', 'i')
-               AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'",
-            &[],
-        )
-        .await
-        .map_err(PgError::from)?;
-    let mut sizes = Sizes::default();
-    for r in rows {
-        let (schema, name, rows, bytes): (String, String, f64, i64) = (r.get(0), r.get(1), r.get(2), r.get(3));
-        let key = if schema == "public" { name } else { format!("{schema}.{name}") };
-        sizes.tables.insert(key, (rows.max(0.0), bytes));
+    let client = session.client();
+    const USER_SCHEMAS: &str =
+        "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
+    let relations = format!(
+        "SELECT n.nspname, c.relname, c.relkind = 'p',
+                CASE WHEN c.relkind = 'p' THEN
+                    (SELECT CASE WHEN bool_and(l.reltuples >= 0) THEN sum(l.reltuples)::float8 END
+                     FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
+                ELSE CASE WHEN c.reltuples >= 0 THEN c.reltuples::float8 END END,
+                CASE WHEN c.relkind = 'p' THEN
+                    (SELECT coalesce(sum(pg_relation_size(t.relid)), 0)::int8
+                     FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
+                ELSE pg_relation_size(c.oid) END
+         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}"
+    );
+    let indexes = format!(
+        "SELECT n.nspname, i.relname, tn.nspname, t.relname, x.indpred IS NOT NULL,
+                ARRAY(SELECT a.attname::text
+                      FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
+                      LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
+                      WHERE k.ord <= x.indnkeyatts ORDER BY k.ord)
+         FROM pg_index x
+         JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
+         JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
+         WHERE {USER_SCHEMAS}"
+    );
+    let columns = format!(
+        "SELECT n.nspname, c.relname, a.attname::text, format_type(a.atttypid, a.atttypmod)
+         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {USER_SCHEMAS}"
+    );
+    let (relations, indexes, columns) =
+        tokio::try_join!(client.query(&relations, &[]), client.query(&indexes, &[]), client.query(&columns, &[]))
+            .map_err(PgError::from)?;
+    let name = |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
+    let mut live = Live::default();
+    for r in relations {
+        live.relations.insert(
+            name(r.get(0), r.get(1)),
+            Relation { partitioned: r.get(2), rows: r.get(3), bytes: r.get::<_, Option<i64>>(4).unwrap_or(0) },
+        );
     }
-    Ok(sizes)
+    for r in indexes {
+        let table = name(r.get(2), r.get(3));
+        live.index_tables.insert(name(r.get(0), r.get(1)), table.clone());
+        let partial: bool = r.get(4);
+        if !partial {
+            // Leading key columns, up to the first expression.
+            let keys: Vec<Option<String>> = r.get(5);
+            let keys: Vec<String> = keys.into_iter().map_while(|k| k).collect();
+            live.indexes.entry(table).or_default().push(keys);
+        }
+    }
+    for r in columns {
+        live.column_types.insert((name(r.get(0), r.get(1)), r.get(2)), r.get(3));
+    }
+    Ok(live)
 }

@@ -104,6 +104,63 @@ pub struct MigrateStage {
 /// How long `up`, `down` and `baseline` wait for another runner without `lock-timeout`.
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 
+/// What confiture.kdl's `migrate { … }` block sets for every migrate stage and command.
+#[derive(Debug, Default)]
+struct ProjectDefaults {
+    dir: Option<PathBuf>,
+    table: Option<tracking::Table>,
+    lock_timeout: Option<Duration>,
+    statement_timeout: Option<Duration>,
+}
+
+impl ProjectDefaults {
+    fn decode(project: &confiture_engine::project::Project, d: &mut Diagnostics) -> Self {
+        let Some(node) = project.stage_defaults("migrate") else { return Self::default() };
+        let mut pd = Diagnostics::default();
+        let mut f = Fields::new(node, "`migrate` in confiture.kdl");
+        let defaults = ProjectDefaults {
+            dir: f.setting_text("migrations", &mut pd).map(|t| PathBuf::from(t.display())),
+            table: f.setting("tracking-table", &mut pd).and_then(|e| tracking_table(e, &mut pd)),
+            lock_timeout: f.setting("lock-timeout", &mut pd).and_then(|e| decode::duration(e, &mut pd)),
+            statement_timeout: f.setting("statement-timeout", &mut pd).and_then(|e| decode::duration(e, &mut pd)),
+        };
+        f.finish(&mut pd);
+        if let Some(source) = &project.source {
+            pd = pd.finish(source);
+        }
+        d.extend(pd);
+        defaults
+    }
+}
+
+/// Whether confiture.kdl makes every migration run with a lock_timeout / statement_timeout
+/// (`migrate { lock-timeout "5s" }`): the lint rules about those timeouts are then satisfied.
+pub fn project_timeouts(project: &confiture_engine::project::Project) -> crate::lint::check::RunnerTimeouts {
+    let defaults = ProjectDefaults::decode(project, &mut Diagnostics::default());
+    crate::lint::check::RunnerTimeouts {
+        lock_timeout: defaults.lock_timeout.is_some(),
+        statement_timeout: defaults.statement_timeout.is_some(),
+    }
+}
+
+/// The migrations directory confiture.kdl's `migrate { migrations "…" }` names, if any.
+pub fn project_migrations_dir(project: &confiture_engine::project::Project) -> Option<PathBuf> {
+    ProjectDefaults::decode(project, &mut Diagnostics::default()).dir
+}
+
+fn tracking_table(e: &confiture_engine::pipeline::node::Entry, d: &mut Diagnostics) -> Option<tracking::Table> {
+    let t = decode::static_text(e, d)?;
+    let parsed = tracking::Table::parse(&t);
+    if parsed.is_none() {
+        d.push(
+            Diagnostic::error("pipeline::wrong-type", e.span, format!("`{t}` is not a table name"))
+                .with_label("expected table or schema.table")
+                .with_help("e.g. \"confiture_migrations\" or \"ops.migrations\""),
+        );
+    }
+    parsed
+}
+
 impl StageType for Migrate {
     fn name(&self) -> &'static str {
         "migrate"
@@ -118,6 +175,7 @@ impl StageType for Migrate {
     }
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
+        let defaults = ProjectDefaults::decode(cx.project, d);
         let mut f = Fields::new(node, format!("stage `{}` (migrate)", cx.stage));
         let mode_entry = f.setting("mode", d);
         let mode = match mode_entry {
@@ -140,20 +198,11 @@ impl StageType for Migrate {
         let dir = f
             .setting_text("migrations", d)
             .map(|t| PathBuf::from(t.display()))
+            .or(defaults.dir)
             .unwrap_or_else(|| PathBuf::from("db/migrations"));
         let table = match f.setting("tracking-table", d) {
-            Some(e) => decode::static_text(e, d).and_then(|t| {
-                let parsed = tracking::Table::parse(&t);
-                if parsed.is_none() {
-                    d.push(
-                        Diagnostic::error("pipeline::wrong-type", e.span, format!("`{t}` is not a table name"))
-                            .with_label("expected table or schema.table")
-                            .with_help("e.g. \"confiture_migrations\" or \"ops.migrations\""),
-                    );
-                }
-                parsed
-            }),
-            None => tracking::Table::parse("public.confiture_migrations"),
+            Some(e) => tracking_table(e, d),
+            None => defaults.table.or_else(|| tracking::Table::parse("public.confiture_migrations")),
         };
         let version = |f: &mut Fields<'_>, name: &'static str, d: &mut Diagnostics| {
             let e = f.setting(name, d)?;
@@ -176,8 +225,9 @@ impl StageType for Migrate {
         let through = version(&mut f, "through", d);
         let steps = f.setting("steps", d).and_then(|e| decode::integer(e, d).map(|n| (n, e.span)));
         let against = f.setting("against", d).map(|e| (cx.database_ref(e, d), e.span));
-        let lock_timeout = f.setting("lock-timeout", d).and_then(|e| decode::duration(e, d));
-        let statement_timeout = f.setting("statement-timeout", d).and_then(|e| decode::duration(e, d));
+        let lock_timeout = f.setting("lock-timeout", d).and_then(|e| decode::duration(e, d)).or(defaults.lock_timeout);
+        let statement_timeout =
+            f.setting("statement-timeout", d).and_then(|e| decode::duration(e, d)).or(defaults.statement_timeout);
         f.finish(d);
         let mode = mode?;
 

@@ -53,7 +53,7 @@ impl Rule for AddingNotNullColumn {
                 s,
                 col.location,
                 &t,
-                format!("column {} is NOT NULL without a default: adding it fails if {} has any row", col.colname, t.shown),
+                format!("column {} is NOT NULL without a default: adding it fails if {} has any row", col.colname, t.shown()),
                 "give it a DEFAULT (a constant default is instant since PostgreSQL 11), or add it nullable and backfill",
             );
         }

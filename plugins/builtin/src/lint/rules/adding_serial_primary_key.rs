@@ -61,7 +61,7 @@ impl Rule for AddingSerialPrimaryKey {
                 s,
                 col.location,
                 &t,
-                format!("adding {what} ({}) rewrites {} under an ACCESS EXCLUSIVE lock", col.colname, t.shown),
+                format!("adding {what} ({}) rewrites {} under an ACCESS EXCLUSIVE lock", col.colname, t.shown()),
                 "add a plain column, backfill it in batches, build a unique index CONCURRENTLY and attach it with USING INDEX",
             );
         }

@@ -51,7 +51,8 @@ impl Rule for AddingStoredGeneratedColumn {
                 &t,
                 format!(
                     "adding stored generated column {} rewrites {} under an ACCESS EXCLUSIVE lock",
-                    col.colname, t.shown
+                    col.colname,
+                    t.shown()
                 ),
                 "add a plain column, fill new rows with a trigger and backfill existing rows in batches",
             );

@@ -63,6 +63,7 @@ mod tests {
                 ("CREATE INDEX CONCURRENTLY i ON t (a);", 0),
                 ("BEGIN; COMMIT; VACUUM t;", 0),
                 ("BEGIN; VACUUM t;", 1),
+                ("BEGIN; ALTER TABLE m DETACH PARTITION m_2020 CONCURRENTLY; COMMIT;", 1),
             ],
         );
     }

@@ -49,7 +49,7 @@ impl Rule for ConstraintMissingNotValid {
                 s,
                 c.location,
                 &t,
-                format!("adding a validated CHECK constraint scans {} under an ACCESS EXCLUSIVE lock", t.shown),
+                format!("adding a validated CHECK constraint scans {} under an ACCESS EXCLUSIVE lock", t.shown()),
                 "add it NOT VALID, then run ALTER TABLE … VALIDATE CONSTRAINT in a later step",
             );
         }

@@ -41,7 +41,7 @@ impl Rule for DeleteWithoutWhere {
         cx.report(
             s,
             d.relation.as_ref().map_or(-1, |r| r.location),
-            format!("DELETE without WHERE deletes every row of {}", t.shown),
+            format!("DELETE without WHERE deletes every row of {}", t.shown()),
             "add a WHERE clause, or use TRUNCATE if emptying the table is the point",
         );
     }

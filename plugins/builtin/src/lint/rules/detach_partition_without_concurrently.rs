@@ -49,7 +49,7 @@ impl Rule for DetachPartitionWithoutConcurrently {
                 s,
                 a.relation.as_ref().map_or(-1, |r| r.location),
                 &t,
-                format!("DETACH PARTITION takes an ACCESS EXCLUSIVE lock on {}: every query on it waits", t.shown),
+                format!("DETACH PARTITION takes an ACCESS EXCLUSIVE lock on {}: every query on it waits", t.shown()),
                 "use DETACH PARTITION … CONCURRENTLY (PostgreSQL 14+), outside a transaction",
             );
         }

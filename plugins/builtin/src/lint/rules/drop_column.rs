@@ -44,10 +44,15 @@ impl Rule for DropColumn {
                 continue;
             }
             let Some(t) = cx.existing(&a.relation) else { return };
+            // A column this file added — or, in a down migration, its up added — holds nothing
+            // anyone relies on yet; removing it is the point.
+            if cx.scope.added_here(&t.name, &cmd.name) {
+                continue;
+            }
             cx.report(
                 s,
                 a.relation.as_ref().map_or(-1, |r| r.location),
-                format!("DROP COLUMN {}.{} deletes its data; clients still using it break", t.shown, cmd.name),
+                format!("DROP COLUMN {} deletes its data; clients still using it break", t.column(&cmd.name)),
                 "drop it in a release after the code stops using it; add `-- confiture:ignore drop-column REASON` to confirm",
             );
         }

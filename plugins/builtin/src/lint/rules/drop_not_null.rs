@@ -44,7 +44,7 @@ impl Rule for DropNotNull {
             cx.report(
                 s,
                 a.relation.as_ref().map_or(-1, |r| r.location),
-                format!("{}.{} may now be NULL: readers that assume a value break", t.shown, cmd.name),
+                format!("{} may now be NULL: readers that assume a value break", t.column(&cmd.name)),
                 "update every reader to handle NULL first; confirm with `-- confiture:ignore drop-not-null REASON`",
             );
         }

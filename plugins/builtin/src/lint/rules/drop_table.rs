@@ -43,13 +43,12 @@ impl Rule for DropTable {
         for o in &d.objects {
             let Some(parts) = ast::dotted(o) else { continue };
             let name = ast::dotted_rel(&parts);
-            if cx.facts.created.contains(&name) {
-                continue;
-            }
+            // A table this file created (or, with --database, one not there) holds nothing yet.
+            let Some(t) = cx.existing_name(&name) else { continue };
             cx.report(
                 s,
                 -1,
-                format!("DROP TABLE {name} deletes the table and its rows; clients still using it break"),
+                format!("DROP TABLE {} deletes the table and its rows; clients still using it break", t.shown()),
                 "drop it only after no deployed code uses it, with a backup; add `-- confiture:ignore drop-table REASON` to confirm",
             );
         }

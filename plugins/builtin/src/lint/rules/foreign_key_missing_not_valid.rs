@@ -53,7 +53,7 @@ impl Rule for ForeignKeyMissingNotValid {
                 &t,
                 format!(
                     "adding a validated foreign key scans {} while holding SHARE ROW EXCLUSIVE locks on it and on {referenced}: writes to both wait",
-                    t.shown
+                    t.shown()
                 ),
                 "add it NOT VALID, then run ALTER TABLE … VALIDATE CONSTRAINT in a later step",
             );

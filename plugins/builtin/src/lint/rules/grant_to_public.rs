@@ -33,7 +33,15 @@ impl Rule for GrantToPublic {
     }
 
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        let NodeEnum::GrantStmt(g) = s.node else { return };
+        // GRANT, and ALTER DEFAULT PRIVILEGES … GRANT (which grants on every future object).
+        let g = match s.node {
+            NodeEnum::GrantStmt(g) => g,
+            NodeEnum::AlterDefaultPrivilegesStmt(a) => match &a.action {
+                Some(g) => g,
+                None => return,
+            },
+            _ => return,
+        };
         let public = confiture_engine::pg_query::protobuf::RoleSpecType::RolespecPublic as i32;
         let to_public = g.grantees.iter().find_map(|n| match n.node.as_ref() {
             Some(NodeEnum::RoleSpec(r)) if r.roletype == public => Some(r.location),
@@ -63,6 +71,8 @@ mod tests {
                 ("GRANT SELECT ON t TO app;", 0),
                 ("REVOKE ALL ON t FROM PUBLIC;", 0),
                 ("GRANT USAGE ON SCHEMA s TO app, PUBLIC;", 1),
+                ("ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO PUBLIC;", 1),
+                ("ALTER DEFAULT PRIVILEGES IN SCHEMA app GRANT SELECT ON TABLES TO reader;", 0),
             ],
         );
     }

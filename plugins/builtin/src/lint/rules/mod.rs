@@ -11,6 +11,7 @@ pub(crate) mod prelude {
     pub use confiture_engine::pg_query::protobuf::{AlterTableType, ConstrType, ObjectType};
 }
 
+mod adding_exclusion_constraint;
 mod adding_not_null_column;
 mod adding_serial_primary_key;
 mod adding_stored_generated_column;
@@ -33,6 +34,7 @@ mod foreign_key_missing_not_valid;
 mod foreign_key_without_index;
 mod grant_to_public;
 mod identifier_too_long;
+mod ignore_without_reason;
 mod mixed_non_transactional;
 mod prefer_bigint_keys;
 mod prefer_identity;
@@ -66,6 +68,7 @@ mod volatile_default;
 
 use super::{Meta, Rule};
 
+pub use ignore_without_reason::META as IGNORE_WITHOUT_REASON_META;
 pub use unused_ignore::META as UNUSED_IGNORE_META;
 
 /// Every rule, grouped by category.
@@ -84,6 +87,7 @@ pub static RULES: &[&dyn Rule] = &[
     &adding_stored_generated_column::AddingStoredGeneratedColumn,
     &unique_constraint_without_index::UniqueConstraintWithoutIndex,
     &primary_key_without_index::PrimaryKeyWithoutIndex,
+    &adding_exclusion_constraint::AddingExclusionConstraint,
     &vacuum_full::VacuumFull,
     &cluster::Cluster,
     &reindex_without_concurrently::ReindexWithoutConcurrently,
@@ -128,6 +132,7 @@ pub static RULES: &[&dyn Rule] = &[
     &rls_without_policy::RlsWithoutPolicy,
     // About the run.
     &unused_ignore::UnusedIgnore,
+    &ignore_without_reason::IgnoreWithoutReason,
 ];
 
 /// A rule by id.

@@ -49,7 +49,7 @@ impl Rule for PrimaryKeyWithoutIndex {
                 s,
                 c.location,
                 &t,
-                format!("adding a primary key builds its index on {} under an ACCESS EXCLUSIVE lock", t.shown),
+                format!("adding a primary key builds its index on {} under an ACCESS EXCLUSIVE lock", t.shown()),
                 "build a unique index CONCURRENTLY, then ADD CONSTRAINT … PRIMARY KEY USING INDEX",
             );
         }

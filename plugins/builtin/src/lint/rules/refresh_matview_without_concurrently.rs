@@ -43,7 +43,7 @@ impl Rule for RefreshMatviewWithoutConcurrently {
             s,
             r.relation.as_ref().map_or(-1, |r| r.location),
             &t,
-            format!("REFRESH MATERIALIZED VIEW takes an ACCESS EXCLUSIVE lock on {}: readers wait", t.shown),
+            format!("REFRESH MATERIALIZED VIEW takes an ACCESS EXCLUSIVE lock on {}: readers wait", t.shown()),
             "use REFRESH MATERIALIZED VIEW CONCURRENTLY (the view needs a unique index)",
         );
     }

@@ -41,7 +41,7 @@ impl Rule for RenameColumn {
         cx.report(
             s,
             r.relation.as_ref().map_or(-1, |r| r.location),
-            format!("renaming {}.{} to {} breaks every query using the old name", t.shown, r.subname, r.newname),
+            format!("renaming {} to {} breaks every query using the old name", t.column(&r.subname), r.newname),
             "add the new column, backfill and switch readers, then drop the old column in a later release",
         );
     }

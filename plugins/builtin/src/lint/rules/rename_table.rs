@@ -43,7 +43,7 @@ impl Rule for RenameTable {
         cx.report(
             s,
             r.relation.as_ref().map_or(-1, |r| r.location),
-            format!("renaming {} to {} breaks every client still using the old name", t.shown, r.newname),
+            format!("renaming {} to {} breaks every client still using the old name", t.shown(), r.newname),
             "add the new name alongside (a view), move clients over, and drop the old name in a later release",
         );
     }

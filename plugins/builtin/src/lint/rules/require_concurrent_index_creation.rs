@@ -36,17 +36,27 @@ impl Rule for RequireConcurrentIndexCreation {
 
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::IndexStmt(i) = s.node else { return };
-        if i.concurrent {
+        // CREATE INDEX … ON ONLY a partitioned table builds nothing: it is how one indexes a
+        // partitioned table without locking it (then CONCURRENTLY per partition, and ATTACH).
+        if i.concurrent || i.relation.as_ref().is_some_and(|r| !r.inh) {
             return;
         }
         let Some(t) = cx.existing(&i.relation) else { return };
         let loc = i.relation.as_ref().map_or(-1, |r| r.location);
+        let help = if t.partitioned {
+            format!(
+                "a partitioned table cannot be indexed CONCURRENTLY: CREATE INDEX … ON ONLY {}, then CREATE INDEX CONCURRENTLY on each partition and ALTER INDEX … ATTACH PARTITION each one",
+                t.name
+            )
+        } else {
+            "use CREATE INDEX CONCURRENTLY, in a migration that starts with `-- confiture:no-transaction`".to_string()
+        };
         cx.report_lock(
             s,
             loc,
             &t,
-            format!("CREATE INDEX takes a SHARE lock on {}: writes wait until the index is built", t.shown),
-            "use CREATE INDEX CONCURRENTLY, in a migration that starts with `-- confiture:no-transaction`",
+            format!("CREATE INDEX takes a SHARE lock on {}: writes wait until the index is built", t.shown()),
+            help,
         );
     }
 }

@@ -41,12 +41,14 @@ impl Rule for RequireConcurrentIndexDeletion {
         for o in &d.objects {
             let Some(parts) = ast::dotted(o) else { continue };
             let name = ast::dotted_rel(&parts);
-            let Some(t) = cx.existing_name(&name) else { continue };
+            // The lock is on the index's table; new if the index or its table is.
+            let Some((t, known)) = cx.scope.existing_index(&name) else { continue };
+            let on = if known { t.shown() } else { "its table".to_string() };
             cx.report_lock(
                 s,
                 -1,
                 &t,
-                format!("DROP INDEX {} takes an ACCESS EXCLUSIVE lock on its table: reads and writes wait", t.shown),
+                format!("DROP INDEX {name} takes an ACCESS EXCLUSIVE lock on {on}: reads and writes wait"),
                 "use DROP INDEX CONCURRENTLY, in a migration that starts with `-- confiture:no-transaction`",
             );
         }

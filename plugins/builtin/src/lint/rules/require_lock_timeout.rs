@@ -37,17 +37,20 @@ impl Rule for RequireLockTimeout {
     }
 
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        if !s.is_migration() || cx.facts.lock_timeout || cx.facts.locking_ddl_seen {
+        if !s.is_migration()
+            || cx.facts.lock_timeout
+            || cx.facts.locking_ddl_seen
+            || cx.scope.runner_timeouts.lock_timeout
+        {
             return;
         }
-        let Some(lock) = crate::lint::check::blocking_lock(cx.facts, s) else { return };
-        let Some(t) = cx.existing_name(lock.relation.strip_prefix("public.").unwrap_or(&lock.relation)) else { return };
+        let Some((lock, t)) = cx.scope.blocking_lock(s) else { return };
         cx.report_lock(
             s,
             -1,
             &t,
-            format!("this takes {} on {} with no lock_timeout: while it waits, every query on the table queues behind it", lock.mode, t.shown),
-            "start the migration with SET lock_timeout = '5s' (or run it with `confiture migrate up --lock-timeout 5s`)",
+            format!("this takes {} on {} with no lock_timeout: while it waits, every query on the table queues behind it", lock.mode, t.shown()),
+            "start the migration with SET lock_timeout = '5s', or set it for every migration: `migrate { lock-timeout \"5s\" }` in confiture.kdl",
         );
     }
 }

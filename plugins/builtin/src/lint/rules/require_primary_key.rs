@@ -36,22 +36,11 @@ impl Rule for RequirePrimaryKey {
         &Self::META
     }
 
-    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        let NodeEnum::CreateStmt(c) = s.node else { return };
-        if c.partbound.is_some()
-            || c.of_typename.is_some()
-            || c.relation.as_ref().is_some_and(|r| r.relpersistence == "t")
-        {
-            return;
-        }
-        let (cols, cons) = ast::table_elements(c);
-        let has_pk = cons.iter().any(|k| ast::is(k, ConstrType::ConstrPrimary))
-            || cols.iter().any(|col| ast::column_constraints(col).any(|k| ast::is(k, ConstrType::ConstrPrimary)));
-        if !has_pk {
-            let table = c.relation.as_ref().map(ast::rel).unwrap_or_default();
-            cx.report(
-                s,
-                c.relation.as_ref().map_or(-1, |r| r.location),
+    // At the end: pg_dump writes CREATE TABLE, then ALTER TABLE ONLY … ADD CONSTRAINT … PRIMARY KEY.
+    fn finish(&self, cx: &mut Cx<'_>) {
+        for (table, at) in cx.facts.without_primary_key.clone() {
+            cx.report_at(
+                at,
                 format!("table {table} has no primary key"),
                 "add one, e.g. id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY",
             );
@@ -73,6 +62,12 @@ mod tests {
                 ("CREATE TABLE t (a int, b int, PRIMARY KEY (a, b));", 0),
                 ("CREATE TABLE p1 PARTITION OF p FOR VALUES IN (1);", 0),
                 ("CREATE TEMP TABLE x (a int);", 0),
+                // pg_dump adds the key after the table.
+                (
+                    "CREATE TABLE public.t (id bigint NOT NULL);\nALTER TABLE ONLY public.t ADD CONSTRAINT t_pkey PRIMARY KEY (id);",
+                    0,
+                ),
+                ("CREATE TABLE t (id bigint NOT NULL);\nALTER TABLE t ADD CONSTRAINT t_id_key UNIQUE (id);", 1),
             ],
         );
     }

@@ -36,17 +36,20 @@ impl Rule for RequireStatementTimeout {
     }
 
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        if !s.is_migration() || cx.facts.statement_timeout || cx.facts.locking_ddl_seen {
+        if !s.is_migration()
+            || cx.facts.statement_timeout
+            || cx.facts.locking_ddl_seen
+            || cx.scope.runner_timeouts.statement_timeout
+        {
             return;
         }
-        let Some(lock) = crate::lint::check::blocking_lock(cx.facts, s) else { return };
-        let Some(t) = cx.existing_name(lock.relation.strip_prefix("public.").unwrap_or(&lock.relation)) else { return };
+        let Some((lock, t)) = cx.scope.blocking_lock(s) else { return };
         cx.report_lock(
             s,
             -1,
             &t,
-            format!("this holds {} on {} for as long as it runs, with no statement_timeout", lock.mode, t.shown),
-            "start the migration with SET statement_timeout = '5min' (or `confiture migrate up --statement-timeout 5m`)",
+            format!("this holds {} on {} for as long as it runs, with no statement_timeout", lock.mode, t.shown()),
+            "start the migration with SET statement_timeout = '5min', or set it for every migration: `migrate { statement-timeout \"5m\" }` in confiture.kdl",
         );
     }
 }

@@ -2,28 +2,53 @@
 
 use super::prelude::*;
 
-/// Name fragments that suggest a column holds a secret or sensitive personal data.
-const SECRET: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "token",
-    "api_key",
-    "apikey",
-    "private_key",
-    "ssn",
-    "social_security",
-    "credit_card",
-    "card_number",
-    "cvv",
-    "iban",
-    "tax_id",
+/// Words (of a snake_case name) that say a column holds a secret or sensitive personal data.
+const SECRET: &[&[&str]] = &[
+    &["password"],
+    &["passwd"],
+    &["secret"],
+    &["token"],
+    &["api", "key"],
+    &["apikey"],
+    &["private", "key"],
+    &["ssn"],
+    &["social", "security"],
+    &["credit", "card"],
+    &["card", "number"],
+    &["cvv"],
+    &["iban"],
+    &["tax", "id"],
 ];
 
-/// Whether a column name looks like it holds a secret.
+/// Words that may follow one of those and still name the secret itself (in some form), rather
+/// than something about it (`password_changed_at`, `token_expires_at`).
+const FORMS: &[&str] = &[
+    "hash",
+    "hashed",
+    "digest",
+    "enc",
+    "encrypted",
+    "ciphertext",
+    "cipher",
+    "salt",
+    "plain",
+    "plaintext",
+    "number",
+    "value",
+];
+
+/// Whether a column name looks like it holds a secret: a secret's words, at the end of the
+/// name or followed only by words for its stored form (`access_token`, `password_hash`,
+/// `social_security_number`; not `prompt_tokens`, `password_changed_at`, `secretary`).
 pub fn looks_secret(name: &str) -> bool {
-    let n = name.to_lowercase();
-    SECRET.iter().any(|s| n.contains(s))
+    let lower = name.to_lowercase();
+    let words: Vec<&str> = lower.split(['_', '-', ' ']).filter(|w| !w.is_empty()).collect();
+    SECRET.iter().any(|term| {
+        words
+            .windows(term.len())
+            .enumerate()
+            .any(|(i, w)| w == *term && words[i + term.len()..].iter().all(|rest| FORMS.contains(rest)))
+    })
 }
 
 declare_rule! {
@@ -90,7 +115,17 @@ mod tests {
                 ("CREATE TABLE u (id bigint, password_hash text); COMMENT ON COLUMN u.password_hash IS 'argon2id';", 0),
                 ("ALTER TABLE u ADD COLUMN api_key text;", 1),
                 ("CREATE TABLE u (id bigint, email text);", 0),
+                ("CREATE TABLE u (id bigint, access_token text, social_security_number text);", 2),
+                ("CREATE TABLE u (id bigint, prompt_tokens int, password_changed_at timestamptz);", 0),
+                ("CREATE TABLE u (id bigint, classname text, secretary text, token_expires_at timestamptz);", 0),
             ],
         );
+    }
+
+    #[test]
+    fn points_at_the_column() {
+        let got =
+            crate::lint::testing::findings(&SecretColumn, "CREATE TABLE u (\n    id bigint,\n    api_key text\n);");
+        assert_eq!((got[0].line, got[0].column), (3, 5), "{got:?}");
     }
 }

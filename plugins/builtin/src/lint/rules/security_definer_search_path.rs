@@ -38,34 +38,31 @@ impl Rule for SecurityDefinerSearchPath {
     }
 
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        let NodeEnum::CreateFunctionStmt(f) = s.node else { return };
-        let mut definer = false;
-        let mut pinned = false;
-        for o in &f.options {
-            let Some(NodeEnum::DefElem(d)) = o.node.as_ref() else { continue };
-            match d.defname.as_str() {
-                "security" => {
-                    definer = matches!(d.arg.as_deref().and_then(|a| a.node.as_ref()), Some(NodeEnum::Boolean(b)) if b.boolval);
-                }
-                "set" => {
-                    if let Some(NodeEnum::VariableSetStmt(v)) = d.arg.as_deref().and_then(|a| a.node.as_ref())
-                        && v.name == "search_path"
-                    {
-                        pinned = true;
-                    }
-                }
-                _ => {}
+        let (name, location) = match s.node {
+            NodeEnum::CreateFunctionStmt(f)
+                if ast::security_definer(&f.options) && !ast::pins_search_path(&f.options) =>
+            {
+                (ast::names(&f.funcname).join("."), -1)
             }
-        }
-        if definer && !pinned {
-            let name = ast::names(&f.funcname).join(".");
-            cx.report(
-                s,
-                -1,
-                format!("SECURITY DEFINER {name} runs with its owner's rights but the caller's search_path"),
-                "add SET search_path = pg_catalog, public (or an empty one with schema-qualified names)",
-            );
-        }
+            // ALTER FUNCTION f() SECURITY DEFINER, on a function not pinned before (or here).
+            NodeEnum::AlterFunctionStmt(f)
+                if ast::security_definer(&f.actions) && !ast::pins_search_path(&f.actions) =>
+            {
+                let Some(func) = &f.func else { return };
+                let name = ast::names(&func.objname).join(".");
+                if cx.facts.pinned_functions.contains(&name) {
+                    return;
+                }
+                (name, -1)
+            }
+            _ => return,
+        };
+        cx.report(
+            s,
+            location,
+            format!("SECURITY DEFINER {name} runs with its owner's rights but the caller's search_path"),
+            "add SET search_path = pg_catalog, public (or an empty one with schema-qualified names)",
+        );
     }
 }
 
@@ -85,6 +82,12 @@ mod tests {
                 ),
                 ("CREATE FUNCTION f() RETURNS int LANGUAGE sql SECURITY INVOKER AS 'SELECT 1';", 0),
                 ("CREATE PROCEDURE p() LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';", 1),
+                ("ALTER FUNCTION k() SECURITY DEFINER;", 1),
+                ("ALTER FUNCTION k() SECURITY DEFINER SET search_path = pg_catalog;", 0),
+                (
+                    "CREATE FUNCTION k() RETURNS int LANGUAGE sql SET search_path = pg_catalog AS 'SELECT 1';\nALTER FUNCTION k() SECURITY DEFINER;",
+                    0,
+                ),
             ],
         );
     }

@@ -47,7 +47,7 @@ impl Rule for SetNotNull {
                 s,
                 a.relation.as_ref().map_or(-1, |r| r.location),
                 &t,
-                format!("SET NOT NULL on {}.{} scans the table under an ACCESS EXCLUSIVE lock", t.shown, cmd.name),
+                format!("SET NOT NULL on {} scans the table under an ACCESS EXCLUSIVE lock", t.column(&cmd.name)),
                 "first add CHECK (col IS NOT NULL) NOT VALID and VALIDATE it; SET NOT NULL then skips the scan",
             );
         }

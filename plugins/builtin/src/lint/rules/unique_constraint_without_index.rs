@@ -49,7 +49,7 @@ impl Rule for UniqueConstraintWithoutIndex {
                 s,
                 c.location,
                 &t,
-                format!("adding a UNIQUE constraint builds its index on {} under an ACCESS EXCLUSIVE lock", t.shown),
+                format!("adding a UNIQUE constraint builds its index on {} under an ACCESS EXCLUSIVE lock", t.shown()),
                 "build the index with CREATE UNIQUE INDEX CONCURRENTLY, then ADD CONSTRAINT … UNIQUE USING INDEX",
             );
         }

@@ -72,4 +72,34 @@ mod tests {
         assert_eq!(unused.len(), 2, "{unused:?}");
         assert!(unused[1].contains("no-such-rule"), "{unused:?}");
     }
+
+    fn lint_one(sql: &str, config: &crate::lint::Config) -> Vec<(String, usize)> {
+        let input =
+            crate::lint::Input { name: "m.up.sql".into(), text: sql.into(), kind: crate::lint::FileKind::Migration };
+        let r = crate::lint::lint(vec![input], config, None);
+        r.findings
+            .into_iter()
+            .filter(|f| f.rule.contains("ignore") || f.rule.starts_with("drop"))
+            .map(|f| (f.rule, f.line))
+            .collect()
+    }
+
+    #[test]
+    fn ignore_comment_forms() {
+        let config = crate::lint::Config::default();
+        // Rules separated by a comma and a space.
+        let sql =
+            "-- confiture:ignore drop-column, drop-table replaced by v2\nALTER TABLE t DROP COLUMN a;\nDROP TABLE u;";
+        assert_eq!(lint_one(sql, &config), [("drop-table".to_string(), 3)]);
+        // A trailing comment silences the statement on its line, not the next one.
+        let sql = "DROP TABLE t; -- confiture:ignore drop-table archived\nDROP TABLE u;";
+        assert_eq!(lint_one(sql, &config), [("drop-table".to_string(), 2)]);
+        // A file that does not parse: its ignores are not called unused.
+        let sql = "-- confiture:ignore drop-table archived\nDROP TABLE t;\nSELEC 1;";
+        assert!(lint_one(sql, &config).is_empty());
+        // An ignore of a rule that is turned off is not unused.
+        let mut off = crate::lint::Config::default();
+        off.severity.insert("drop-table".into(), crate::lint::Severity::Off);
+        assert!(lint_one("-- confiture:ignore drop-table archived\nDROP TABLE t;", &off).is_empty());
+    }
 }

@@ -42,7 +42,7 @@ impl Rule for UpdateWithoutWhere {
         cx.report(
             s,
             u.relation.as_ref().map_or(-1, |r| r.location),
-            format!("UPDATE without WHERE rewrites every row of {} in one transaction", t.shown),
+            format!("UPDATE without WHERE rewrites every row of {} in one transaction", t.shown()),
             "add a WHERE clause, and update large tables in batches",
         );
     }

@@ -40,12 +40,22 @@ impl Rule for VacuumFull {
             .options
             .iter()
             .any(|o| matches!(o.node.as_ref(), Some(NodeEnum::DefElem(d)) if d.defname.eq_ignore_ascii_case("full")));
-        if v.is_vacuumcmd && full {
-            cx.report(
+        if !v.is_vacuumcmd || !full || s.kind == crate::lint::FileKind::Schema {
+            return;
+        }
+        let help = "use plain VACUUM, or pg_repack to shrink a table without long locks";
+        if v.rels.is_empty() {
+            cx.report(s, -1, "VACUUM FULL rewrites every table of the database under ACCESS EXCLUSIVE locks", help);
+        }
+        for rel in &v.rels {
+            let Some(NodeEnum::VacuumRelation(r)) = rel.node.as_ref() else { continue };
+            let Some(t) = cx.existing(&r.relation) else { continue };
+            cx.report_lock(
                 s,
-                -1,
-                "VACUUM FULL rewrites each table under an ACCESS EXCLUSIVE lock",
-                "use plain VACUUM, or pg_repack to shrink a table without long locks",
+                r.relation.as_ref().map_or(-1, |r| r.location),
+                &t,
+                format!("VACUUM FULL rewrites {} under an ACCESS EXCLUSIVE lock", t.shown()),
+                help,
             );
         }
     }
@@ -59,7 +69,14 @@ mod tests {
     fn cases() {
         check_rule(
             &VacuumFull,
-            &[("VACUUM FULL t;", 1), ("VACUUM (FULL, ANALYZE) t;", 1), ("VACUUM t;", 0), ("ANALYZE t;", 0)],
+            &[
+                ("VACUUM FULL t;", 1),
+                ("VACUUM (FULL, ANALYZE) t, u;", 2),
+                ("VACUUM FULL;", 1),
+                ("VACUUM t;", 0),
+                ("ANALYZE t;", 0),
+                ("CREATE TABLE t (a int); VACUUM FULL t;", 0),
+            ],
         );
     }
 }

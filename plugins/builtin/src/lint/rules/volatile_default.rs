@@ -72,7 +72,8 @@ impl Rule for VolatileDefault {
                 &t,
                 format!(
                     "the default {f}() is volatile: adding column {} rewrites {} under an ACCESS EXCLUSIVE lock",
-                    col.colname, t.shown
+                    col.colname,
+                    t.shown()
                 ),
                 "add the column without a default, SET DEFAULT for new rows, and backfill existing rows in batches",
             );
