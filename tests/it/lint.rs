@@ -212,6 +212,8 @@ fn the_database_knows_partitions_indexes_and_types() {
          CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, name varchar(10), qty int);
          CREATE INDEX orders_customer_id_idx ON orders (customer_id);
          INSERT INTO orders SELECT g, g, 'n', 1 FROM generate_series(1, 3000) g;
+         CREATE TABLE carts (id bigint PRIMARY KEY, ref bigint);
+         CREATE INDEX carts_ref_idx ON carts (ref) WHERE ref IS NOT NULL;
          CREATE TABLE widgets (id bigint PRIMARY KEY, name text);
          INSERT INTO widgets SELECT g, 'w' FROM generate_series(1, 3000) g; ANALYZE orders, widgets;",
     );
@@ -221,6 +223,7 @@ fn the_database_knows_partitions_indexes_and_types() {
         "CREATE INDEX logs_msg_idx ON logs (msg);
 CREATE INDEX logs_at_idx ON ONLY logs (at);
 ALTER TABLE orders ADD CONSTRAINT orders_customer_fk FOREIGN KEY (customer_id) REFERENCES customers (id) NOT VALID;
+ALTER TABLE carts ADD CONSTRAINT carts_ref_fk FOREIGN KEY (ref) REFERENCES customers (id) NOT VALID;
 ALTER TABLE orders ALTER COLUMN name TYPE varchar(40);
 ALTER TABLE orders ALTER COLUMN qty TYPE text;
 REINDEX INDEX orders_customer_id_idx;

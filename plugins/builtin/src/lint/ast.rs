@@ -352,6 +352,31 @@ pub fn rewrites(old: &Canon, new: &Canon) -> bool {
     }
 }
 
+/// Whether an index predicate only excludes NULLs (`col IS NOT NULL`, `a IS NOT NULL AND b IS
+/// NOT NULL`): such a partial index still serves equality lookups on its columns — a foreign
+/// key's check among them — since `col = $1` implies `col IS NOT NULL`.
+pub fn only_excludes_nulls(predicate: &Node) -> bool {
+    match predicate.node.as_ref() {
+        Some(NodeEnum::NullTest(t)) => {
+            t.nulltesttype == protobuf::NullTestType::IsNotNull as i32
+                && matches!(t.arg.as_deref().and_then(|a| a.node.as_ref()), Some(NodeEnum::ColumnRef(_)))
+        }
+        Some(NodeEnum::BoolExpr(b)) => {
+            b.boolop == protobuf::BoolExprType::AndExpr as i32 && b.args.iter().all(only_excludes_nulls)
+        }
+        _ => false,
+    }
+}
+
+/// [`only_excludes_nulls`] for a predicate as `pg_get_expr` writes it.
+pub fn predicate_only_excludes_nulls(predicate: &str) -> bool {
+    let Ok(stmts) = confiture_engine::sql::parse(&format!("SELECT 1 WHERE {predicate}")) else { return false };
+    match stmts.first().and_then(|(_, n)| n.as_ref()) {
+        Some(NodeEnum::SelectStmt(s)) if stmts.len() == 1 => s.where_clause.as_deref().is_some_and(only_excludes_nulls),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

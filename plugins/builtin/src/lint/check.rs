@@ -883,8 +883,9 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool) {
                     facts.created.insert(index.clone(), file);
                     facts.index_tables.insert(index, table.clone());
                 }
-                // A partial index serves only the queries its predicate matches.
-                if i.where_clause.is_none() {
+                // A partial index serves only the queries its predicate matches; `WHERE col IS
+                // NOT NULL` still serves lookups by value.
+                if i.where_clause.as_deref().is_none_or(ast::only_excludes_nulls) {
                     facts.indexed.entry(table).or_default().push(ast::index_columns(i));
                 }
             }

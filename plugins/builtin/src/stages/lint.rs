@@ -360,7 +360,7 @@ async fn live_catalog(info: &confiture_engine::pg::ConnInfo) -> Result<Live, Sta
          WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}"
     );
     let indexes = format!(
-        "SELECT n.nspname, i.relname, tn.nspname, t.relname, x.indpred IS NOT NULL,
+        "SELECT n.nspname, i.relname, tn.nspname, t.relname, pg_get_expr(x.indpred, x.indrelid),
                 ARRAY(SELECT a.attname::text
                       FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
                       LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
@@ -389,8 +389,10 @@ async fn live_catalog(info: &confiture_engine::pg::ConnInfo) -> Result<Live, Sta
     for r in indexes {
         let table = name(r.get(2), r.get(3));
         live.index_tables.insert(name(r.get(0), r.get(1)), table.clone());
-        let partial: bool = r.get(4);
-        if !partial {
+        // A partial index serves only the queries its predicate matches; `WHERE col IS NOT
+        // NULL` still serves lookups by value.
+        let predicate: Option<String> = r.get(4);
+        if predicate.as_deref().is_none_or(crate::lint::ast::predicate_only_excludes_nulls) {
             // Leading key columns, up to the first expression.
             let keys: Vec<Option<String>> = r.get(5);
             let keys: Vec<String> = keys.into_iter().map_while(|k| k).collect();

@@ -84,6 +84,7 @@ mod tests {
                 ("CREATE TABLE o (a int, b int, FOREIGN KEY (a, b) REFERENCES x); CREATE INDEX ON o (b, a);", 0),
                 ("CREATE TABLE o (a int, b int, FOREIGN KEY (a, b) REFERENCES x); CREATE INDEX ON o (b, c, a);", 1),
                 ("CREATE TABLE o (c bigint REFERENCES c); CREATE INDEX ON o (c) WHERE c > 0;", 1),
+                ("CREATE TABLE o (c bigint REFERENCES c); CREATE INDEX ON o (c) WHERE c IS NOT NULL;", 0),
                 // A table not created in the files: its indexes are unknown without --database.
                 ("ALTER TABLE o ADD FOREIGN KEY (c) REFERENCES c NOT VALID;", 0),
                 (
