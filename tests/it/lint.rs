@@ -208,6 +208,7 @@ fn the_database_knows_partitions_indexes_and_types() {
         "CREATE TABLE logs (id bigint, at date NOT NULL, msg text) PARTITION BY RANGE (at);
          CREATE TABLE logs_2024 PARTITION OF logs FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
          INSERT INTO logs SELECT g, '2024-06-01', 'm' FROM generate_series(1, 3000) g; ANALYZE logs_2024;
+         CREATE TABLE logs_2025 PARTITION OF logs FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
          CREATE TABLE customers (id bigint PRIMARY KEY);
          CREATE TABLE orders (id bigint PRIMARY KEY, customer_id bigint, name varchar(10), qty int);
          CREATE INDEX orders_customer_id_idx ON orders (customer_id);
@@ -254,6 +255,96 @@ CREATE INDEX widgets_name_idx ON widgets (name);
     assert!(f[0].2.contains("ON ONLY logs"), "a partitioned table cannot be indexed concurrently: {}", f[0].2);
     assert!(f[1].1.contains("orders.qty (~3.0k rows,") && f[1].1.contains("from integer to text"), "{}", f[1].1);
     assert!(f[2].1.contains("blocks writes to orders (~3.0k rows,"), "{}", f[2].1);
+}
+
+/// With `--database`: unqualified names resolve through the search path; `CREATE TABLE IF NOT
+/// EXISTS` of a table the database has creates nothing; a renamed table is still the table it
+/// was; dropping an index locks its table.
+#[test]
+fn the_database_resolves_names_like_postgresql() {
+    let db = fresh_name("lint_names");
+    query(&server().to_secret_string(), &format!("CREATE DATABASE {db}"));
+    query(
+        &url(&db),
+        "CREATE SCHEMA app;
+         CREATE TABLE app.events (id bigint PRIMARY KEY, user_id bigint, kind text);
+         INSERT INTO app.events SELECT g, g, 'k' FROM generate_series(1, 2000) g;
+         CREATE TABLE customers (id bigint PRIMARY KEY, email text);
+         INSERT INTO customers SELECT g, 'e' FROM generate_series(1, 2000) g;
+         CREATE TABLE orders (id bigint PRIMARY KEY, status text);
+         CREATE INDEX orders_status_idx ON orders (status);
+         INSERT INTO orders SELECT g, 's' FROM generate_series(1, 2000) g;
+         ANALYZE app.events, customers, orders;",
+    );
+    let p = Project::new();
+    p.write("confiture.kdl", "")
+        .write(
+            "db/migrations/001.up.sql",
+            "SET search_path = app, public;\nALTER TABLE events ADD COLUMN c int NOT NULL;\n",
+        )
+        .write(
+            "db/migrations/002.up.sql",
+            "CREATE TABLE IF NOT EXISTS customers (id bigint PRIMARY KEY, email text);\nCREATE INDEX customers_email_idx ON customers (email);\n",
+        )
+        .write(
+            "db/migrations/003.up.sql",
+            "ALTER TABLE orders RENAME TO orders_old;\nALTER TABLE orders_old ADD COLUMN z int NOT NULL;\n",
+        )
+        .write("db/migrations/004.up.sql", "DROP INDEX orders_status_idx;\n");
+    let out = p.run(&["lint", "--database", &url(&db), "--format", "json"]);
+    let v = out.json();
+    let mut got: Vec<String> = v["stages"][0]["outputs"]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["severity"] != "info")
+        .map(|f| {
+            format!(
+                "{}:{} {}",
+                f["file"].as_str().unwrap().trim_start_matches("db/migrations/"),
+                f["line"],
+                f["rule"].as_str().unwrap()
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            "001.up.sql:2 adding-not-null-column-without-default",
+            "001.up.sql:2 require-lock-timeout",
+            "002.up.sql:2 require-concurrent-index-creation",
+            "002.up.sql:2 require-lock-timeout",
+            "003.up.sql:1 rename-table",
+            "003.up.sql:1 require-lock-timeout",
+            "003.up.sql:2 adding-not-null-column-without-default",
+            "004.up.sql:1 require-concurrent-index-deletion",
+            "004.up.sql:1 require-lock-timeout",
+        ],
+        "{}",
+        out.stdout
+    );
+    let text = v["stages"][0]["outputs"]["findings"].to_string();
+    assert!(text.contains("app.events") || text.contains("events (~2.0k rows"), "{text}");
+    assert!(text.contains("lock on orders (~2.0k rows"), "DROP INDEX names its table: {text}");
+}
+
+/// `git diff --name-only | xargs confiture lint` lists a down before its up; the down is still
+/// judged after its up.
+#[test]
+fn a_down_listed_before_its_up_is_judged_after_it() {
+    let p = Project::new();
+    p.write("confiture.kdl", "")
+        .write("db/migrations/007_w.up.sql", "CREATE TABLE widgets (id bigint PRIMARY KEY);\n")
+        .write("db/migrations/007_w.down.sql", "DROP TABLE widgets;\n");
+    let out = p.run(&["lint", "db/migrations/007_w.down.sql", "db/migrations/007_w.up.sql", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(
+        v["stages"][0]["outputs"]["files"],
+        serde_json::json!(["db/migrations/007_w.up.sql", "db/migrations/007_w.down.sql"])
+    );
+    assert_eq!(v["stages"][0]["outputs"]["counts"]["warning"], 0, "{}", out.stdout);
 }
 
 #[test]

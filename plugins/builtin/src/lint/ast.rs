@@ -43,7 +43,7 @@ pub fn dotted_rel(parts: &[String]) -> String {
 
 /// A type as the parser names it: the last name part (`int4`, `varchar`, `serial`, `timestamp`),
 /// its modifiers and whether it is an array.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Type {
     pub name: String,
     pub typmods: Vec<i64>,
@@ -352,27 +352,55 @@ pub fn rewrites(old: &Canon, new: &Canon) -> bool {
     }
 }
 
-/// Whether an index predicate only excludes NULLs (`col IS NOT NULL`, `a IS NOT NULL AND b IS
-/// NOT NULL`): such a partial index still serves equality lookups on its columns — a foreign
-/// key's check among them — since `col = $1` implies `col IS NOT NULL`.
-pub fn only_excludes_nulls(predicate: &Node) -> bool {
+/// Whether an index predicate only excludes NULLs of the index's own `columns` (`col IS NOT
+/// NULL`, `a IS NOT NULL AND b IS NOT NULL`): such a partial index still serves equality lookups
+/// on them — a foreign key's check among them — since `col = $1` implies `col IS NOT NULL`.
+pub fn only_excludes_nulls(predicate: &Node, columns: &[String]) -> bool {
     match predicate.node.as_ref() {
         Some(NodeEnum::NullTest(t)) => {
-            t.nulltesttype == protobuf::NullTestType::IsNotNull as i32
-                && matches!(t.arg.as_deref().and_then(|a| a.node.as_ref()), Some(NodeEnum::ColumnRef(_)))
+            let column = match t.arg.as_deref().and_then(|a| a.node.as_ref()) {
+                Some(NodeEnum::ColumnRef(c)) => names(&c.fields).last().cloned(),
+                _ => None,
+            };
+            t.nulltesttype == protobuf::NullTestType::IsNotNull as i32 && column.is_some_and(|c| columns.contains(&c))
         }
         Some(NodeEnum::BoolExpr(b)) => {
-            b.boolop == protobuf::BoolExprType::AndExpr as i32 && b.args.iter().all(only_excludes_nulls)
+            b.boolop == protobuf::BoolExprType::AndExpr as i32 && b.args.iter().all(|a| only_excludes_nulls(a, columns))
         }
         _ => false,
     }
 }
 
 /// [`only_excludes_nulls`] for a predicate as `pg_get_expr` writes it.
-pub fn predicate_only_excludes_nulls(predicate: &str) -> bool {
+pub fn predicate_only_excludes_nulls(predicate: &str, columns: &[String]) -> bool {
     let Ok(stmts) = confiture_engine::sql::parse(&format!("SELECT 1 WHERE {predicate}")) else { return false };
     match stmts.first().and_then(|(_, n)| n.as_ref()) {
-        Some(NodeEnum::SelectStmt(s)) if stmts.len() == 1 => s.where_clause.as_deref().is_some_and(only_excludes_nulls),
+        Some(NodeEnum::SelectStmt(s)) if stmts.len() == 1 => {
+            s.where_clause.as_deref().is_some_and(|p| only_excludes_nulls(p, columns))
+        }
+        _ => false,
+    }
+}
+
+/// The values of a `SET name = a, b` (e.g. the schemas of a search_path).
+pub fn setting_values(args: &[Node]) -> Vec<String> {
+    args.iter()
+        .filter_map(|a| match a.node.as_ref()? {
+            NodeEnum::AConst(c) => match c.val.as_ref()? {
+                protobuf::a_const::Val::Sval(s) => Some(s.sval.clone()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+/// Whether a CREATE statement says IF NOT EXISTS (and so may create nothing).
+pub fn creates_if_not_exists(node: &NodeEnum) -> bool {
+    match node {
+        NodeEnum::CreateStmt(c) => c.if_not_exists,
+        NodeEnum::CreateTableAsStmt(c) => c.if_not_exists,
+        NodeEnum::CreateSeqStmt(c) => c.if_not_exists,
         _ => false,
     }
 }

@@ -85,12 +85,14 @@ pub struct LintResult {
 /// What `--database` tells the linter about a live database (names with `public.` dropped).
 #[derive(Clone, Debug, Default)]
 pub struct Live {
+    /// The schemas of the database's search path (`current_schemas(false)`).
+    pub search_path: Vec<String>,
     /// Tables, partitioned tables and materialized views.
     pub relations: HashMap<String, Relation>,
     /// Index name → its table.
     pub index_tables: HashMap<String, String>,
-    /// Table → the leading key columns of each of its non-partial indexes.
-    pub indexes: HashMap<String, Vec<Vec<String>>>,
+    /// Table → each of its non-partial indexes: name and leading key columns.
+    pub indexes: HashMap<String, Vec<(String, Vec<String>)>>,
     /// (table, column) → its type, as `format_type` writes it (`character varying(30)`).
     pub column_types: HashMap<(String, String), String>,
 }
@@ -115,6 +117,8 @@ pub struct Stmt<'a> {
     pub(crate) file: usize,
     pub(crate) text: &'a str,
     pub(crate) classification: &'a sql::Statement,
+    /// REINDEX of a partitioned table or index: PostgreSQL refuses it inside a transaction.
+    pub(crate) reindexes_partitioned: bool,
 }
 
 impl Stmt<'_> {
@@ -122,6 +126,7 @@ impl Stmt<'_> {
     pub fn non_transactional(&self) -> Option<&'static str> {
         match self.classification.kind {
             StatementKind::NonTransactional(w) | StatementKind::ClusterLevel(w) => Some(w),
+            _ if self.reindexes_partitioned => Some("REINDEX of a partitioned table"),
             _ => None,
         }
     }
@@ -145,7 +150,7 @@ pub struct At {
 }
 
 /// What the statements so far have established.
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct Facts {
     /// Relations (and indexes) created by earlier statements of this run, with the file that
     /// created them.
@@ -154,14 +159,21 @@ pub struct Facts {
     pub added_columns: HashMap<(String, String), usize>,
     /// Tables created with PARTITION BY.
     pub partitioned: HashSet<String>,
+    /// A table's new name (after RENAME or SET SCHEMA) → its name before.
+    pub aliases: HashMap<String, String>,
+    /// Per file: the schemas of `SET search_path`, in order.
+    pub search_path: Option<Vec<String>>,
+    /// Indexes dropped by the files (they no longer serve foreign keys).
+    pub dropped_indexes: HashSet<String>,
     /// Index name → its table, for indexes created in the files.
     pub index_tables: HashMap<String, String>,
     /// (table, column) → its type, from CREATE TABLE, ADD COLUMN and ALTER COLUMN … TYPE.
     pub column_types: HashMap<(String, String), ast::Type>,
     /// Tables created without a primary key, until one is added.
     pub without_primary_key: Vec<(String, At)>,
-    /// Functions created or altered with a pinned search_path.
+    /// Functions created or altered with a pinned search_path; SECURITY DEFINER ones without.
     pub pinned_functions: HashSet<String>,
+    pub definer_functions: Vec<(String, At)>,
     /// Per file: `SET lock_timeout` / `SET statement_timeout` seen, inside BEGIN…COMMIT.
     pub lock_timeout: bool,
     pub statement_timeout: bool,
@@ -174,8 +186,9 @@ pub struct Facts {
     pub transactional_in_file: bool,
     /// Foreign keys: table, its columns, where.
     pub foreign_keys: Vec<(String, Vec<String>, At)>,
-    /// Leading columns of non-partial indexes, primary keys and unique constraints, by table.
-    pub indexed: HashMap<String, Vec<Vec<String>>>,
+    /// Leading columns of non-partial indexes (with their names), primary keys and unique
+    /// constraints, by table.
+    pub indexed: HashMap<String, Vec<(String, Vec<String>)>>,
     /// Columns named like secrets, and the columns that have comments.
     pub secret_columns: Vec<(String, String, At)>,
     pub commented_columns: HashSet<(String, String)>,
@@ -208,33 +221,61 @@ pub struct RunnerTimeouts {
 impl Scope<'_> {
     /// The table (or materialized view), unless it is new or the file builds from nothing.
     ///
-    /// New: created earlier in the same file, or — with `--database` — absent from that database
-    /// (a pending migration creates it). Without a database, a table created by an earlier file
-    /// counts as existing: an earlier migration may have been applied long ago, and the table
-    /// has rows by now. Schema files build a database from nothing: nothing in them is existing.
+    /// New: created earlier in the same file (or, for a down migration, by its up), or — with
+    /// `--database` — absent from that database (a pending migration creates it). Without a
+    /// database, a table created by an earlier file counts as existing: an earlier migration may
+    /// have been applied long ago, and the table has rows by now. Schema files build a database
+    /// from nothing: nothing in them is existing.
     pub fn existing_name(&self, name: &str) -> Option<Target> {
-        if self.kind == FileKind::Schema || self.facts.created.get(name).is_some_and(|f| self.is_this_change(*f)) {
+        if self.kind == FileKind::Schema {
             return None;
         }
-        let partitioned = self.facts.partitioned.contains(name);
-        match self.live {
-            None => Some(Target { name: name.to_string(), size: None, empty: false, partitioned }),
-            Some(live) => {
-                let r = live.relations.get(name)?;
-                let empty = r.rows.is_none_or(|n| n <= 0.0) && r.bytes <= 8192;
-                let size = match r.rows {
-                    _ if empty => "empty in the database".to_string(),
-                    Some(rows) => format!("~{} rows, {} in the database", human_count(rows), human_bytes(r.bytes)),
-                    None => format!("never analyzed, {} in the database", human_bytes(r.bytes)),
-                };
-                Some(Target {
-                    name: name.to_string(),
-                    size: Some(size),
-                    empty,
-                    partitioned: r.partitioned || partitioned,
-                })
-            }
+        // Renamed or moved earlier in the files: it is the table it was.
+        let original = self.facts.aliases.get(name).map_or(name, String::as_str);
+        if self.created_here(name) || self.created_here(original) {
+            return None;
         }
+        let partitioned = self.facts.partitioned.contains(name) || self.facts.partitioned.contains(original);
+        let Some(live) = self.live else {
+            return Some(Target { name: name.to_string(), size: None, empty: false, partitioned });
+        };
+        let r = self.candidates(original).iter().find_map(|k| live.relations.get(k))?;
+        let empty = r.rows.is_none_or(|n| n <= 0.0) && r.bytes <= 8192;
+        let size = match r.rows {
+            _ if empty => "empty in the database".to_string(),
+            Some(rows) => format!("~{} rows, {} in the database", human_count(rows), human_bytes(r.bytes)),
+            None => format!("never analyzed, {} in the database", human_bytes(r.bytes)),
+        };
+        Some(Target { name: name.to_string(), size: Some(size), empty, partitioned: r.partitioned || partitioned })
+    }
+
+    /// Whether the database (with `--database`) or an earlier file already has the table: a
+    /// `CREATE TABLE IF NOT EXISTS` of it creates nothing.
+    pub fn known_to_exist(&self, name: &str) -> bool {
+        self.facts.created.get(name).is_some_and(|f| !self.is_this_change(*f))
+            || self.live.is_some_and(|live| self.candidates(name).iter().any(|k| live.relations.contains_key(k)))
+    }
+
+    /// Whether the files (any of them) or the database have the table.
+    pub fn is_known_table(&self, name: &str) -> bool {
+        let original = self.facts.aliases.get(name).map_or(name, String::as_str);
+        self.facts.created.contains_key(name)
+            || self.facts.created.contains_key(original)
+            || self.live.is_some_and(|live| self.candidates(original).iter().any(|k| live.relations.contains_key(k)))
+    }
+
+    /// Whether a table is partitioned, as far as the files and the database tell.
+    pub fn partitioned(&self, name: &str) -> bool {
+        let original = self.facts.aliases.get(name).map_or(name, String::as_str);
+        self.facts.partitioned.contains(name)
+            || self.facts.partitioned.contains(original)
+            || self.live.is_some_and(|live| {
+                self.candidates(original).iter().any(|k| live.relations.get(k).is_some_and(|r| r.partitioned))
+            })
+    }
+
+    fn created_here(&self, name: &str) -> bool {
+        self.facts.created.get(name).is_some_and(|f| self.is_this_change(*f))
     }
 
     /// Whether a file is the one being checked, or (for a down migration) its up migration.
@@ -242,39 +283,61 @@ impl Scope<'_> {
         file == self.file || Some(file) == self.up
     }
 
+    /// The catalog names an unqualified name may mean: through the file's `SET search_path`, else
+    /// the database's search path (`public.` dropped, as everywhere).
+    fn candidates(&self, name: &str) -> Vec<String> {
+        if name.contains('.') {
+            return vec![name.to_string()];
+        }
+        let path = self.facts.search_path.as_deref().or(self.live.map(|l| l.search_path.as_slice()));
+        let mut out: Vec<String> = path
+            .unwrap_or_default()
+            .iter()
+            .map(|s| if s == "public" { name.to_string() } else { format!("{s}.{name}") })
+            .collect();
+        if out.is_empty() {
+            out.push(name.to_string());
+        }
+        out
+    }
+
     /// Whether this file (or, for a down migration, its up) added the column.
     pub fn added_here(&self, table: &str, column: &str) -> bool {
         self.facts.added_columns.get(&(table.to_string(), column.to_string())).is_some_and(|f| self.is_this_change(*f))
     }
 
-    /// What a lock on an existing index is a lock on: its table, when known (from the files or
-    /// the database), else the index itself (shown as "its table"). `None` when the index (or
-    /// its table) is new.
+    /// What a lock on an index is a lock on: its table, when known (from the files or the
+    /// database), else the index itself (shown as "its table"). `None` when that table is new,
+    /// or the index is unknown to the database (a pending migration creates it).
     pub fn existing_index(&self, index: &str) -> Option<(Target, bool)> {
-        if self.kind == FileKind::Schema || self.facts.created.get(index).is_some_and(|f| self.is_this_change(*f)) {
+        if self.kind == FileKind::Schema {
             return None;
         }
         match self.index_table(index) {
-            Some(table) => Some((self.existing_name(table)?, true)),
-            // With a database, an index it does not have is created by a pending migration.
-            None if self.live.is_some() => None,
+            Some(table) => Some((self.existing_name(&table)?, true)),
+            None if self.live.is_some() || self.created_here(index) => None,
             None => Some((Target { name: index.to_string(), size: None, empty: false, partitioned: false }, false)),
         }
     }
 
     /// The table an index belongs to, from the files or the live database.
-    pub fn index_table(&self, index: &str) -> Option<&str> {
-        self.facts
-            .index_tables
-            .get(index)
-            .or_else(|| self.live.and_then(|l| l.index_tables.get(index)))
-            .map(String::as_str)
+    pub fn index_table(&self, index: &str) -> Option<String> {
+        if let Some(t) = self.facts.index_tables.get(index) {
+            return Some(t.clone());
+        }
+        let live = self.live?;
+        self.candidates(index).iter().find_map(|k| live.index_tables.get(k)).cloned()
     }
 
-    /// The first lock `stmt` takes that blocks writes on an existing table, with the table.
+    /// The first lock `stmt` takes that blocks writes on an existing table, with the table (an
+    /// index's lock is on its table).
     pub fn blocking_lock<'s>(&self, stmt: &'s Stmt<'_>) -> Option<(&'s confiture_engine::sql::locks::Lock, Target)> {
         stmt.classification.locks.iter().filter(|l| l.mode.blocks_writes()).find_map(|l| {
-            let t = self.existing_name(l.relation.strip_prefix("public.").unwrap_or(&l.relation))?;
+            let name = l.relation.strip_prefix("public.").unwrap_or(&l.relation);
+            let t = match self.index_table(name) {
+                Some(table) => self.existing_name(&table)?,
+                None => self.existing_name(name)?,
+            };
             Some((l, t))
         })
     }
@@ -497,7 +560,11 @@ pub fn lint(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintRes
         facts.statements_in_file = 0;
         facts.non_transactional_in_file = None;
         facts.transactional_in_file = false;
+        facts.search_path = None;
         file_ignores.push(ignores(&p.source.text));
+        // A down migration is the way back, not a step forward: what it does must not shape
+        // how later files are judged.
+        let before_down = p.source.name.ends_with(".down.sql").then(|| facts.clone());
         scopes.push(Vec::new());
         let stmts = match &p.statements {
             Ok(s) => s,
@@ -533,6 +600,14 @@ pub fn lint(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintRes
         for (st, node) in stmts {
             statements += 1;
             let Some(node) = node else { continue };
+            let scope = Scope {
+                facts: &facts,
+                live,
+                runner_timeouts: config.runner_timeouts,
+                file: fi,
+                kind: p.kind,
+                up: ups[fi],
+            };
             let stmt = Stmt {
                 node,
                 kind: p.kind,
@@ -541,14 +616,7 @@ pub fn lint(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintRes
                 file: fi,
                 text: st.text(text),
                 classification: st,
-            };
-            let scope = Scope {
-                facts: &facts,
-                live,
-                runner_timeouts: config.runner_timeouts,
-                file: fi,
-                kind: p.kind,
-                up: ups[fi],
+                reindexes_partitioned: reindexes_partitioned(node, &scope),
             };
             for (rule, severity) in &rules {
                 let mut cx = Cx {
@@ -562,12 +630,16 @@ pub fn lint(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintRes
                 rule.check(&stmt, &mut cx);
             }
             // Ignore comments between the previous statement and this one's first token belong
-            // to this one, except those on the previous statement's last line, after it.
+            // to this one — except one that ends the previous statement's last line (after it,
+            // with this statement on a later line) — and so do those inside it.
             let start = st.offset + leading_comments_len(stmt.text);
+            let end = st.offset + st.len;
             let mut above = Vec::new();
-            for (k, i) in file_ignores[fi].iter().enumerate().filter(|(_, i)| i.offset >= prev_end && i.offset < start)
-            {
-                let trailing = prev_end > 0 && !text[prev_end..i.offset].contains('\n');
+            for (k, i) in file_ignores[fi].iter().enumerate().filter(|(_, i)| i.offset >= prev_end && i.offset < end) {
+                let trailing = prev_end > 0
+                    && i.offset < start
+                    && !text[prev_end..i.offset].contains('\n')
+                    && text[i.offset..start].contains('\n');
                 match scopes[fi].last_mut() {
                     Some(prev) if trailing => prev.2.push(k),
                     _ => above.push(k),
@@ -576,7 +648,13 @@ pub fn lint(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintRes
             scopes[fi].push((st.offset, st.offset + st.len, above));
             prev_end = st.offset + st.len;
             let locks = scope.blocking_lock(&stmt).is_some();
-            learn(&mut facts, &stmt, fi, locks);
+            let exists_already = st.creates.as_ref().is_some_and(|c| {
+                ast::creates_if_not_exists(node) && scope.known_to_exist(c.strip_prefix("public.").unwrap_or(c))
+            });
+            learn(&mut facts, &stmt, fi, locks, exists_already);
+        }
+        if let Some(before) = before_down {
+            facts = before;
         }
         // A trailing ignore after the file's last statement.
         if let Some(last) = scopes[fi].last_mut() {
@@ -775,9 +853,20 @@ fn for_each_parsed(inputs: Vec<Input>, mut f: impl FnMut(usize, Parsed)) {
 }
 
 /// Update the facts with what `stmt` establishes.
+fn reindexes_partitioned(node: &NodeEnum, scope: &Scope<'_>) -> bool {
+    use protobuf::ReindexObjectType as K;
+    let NodeEnum::ReindexStmt(r) = node else { return false };
+    let Some(name) = r.relation.as_ref().map(ast::rel) else { return false };
+    match K::try_from(r.kind).ok() {
+        Some(K::ReindexObjectTable) => scope.partitioned(&name),
+        Some(K::ReindexObjectIndex) => scope.index_table(&name).is_some_and(|t| scope.partitioned(&t)),
+        _ => false,
+    }
+}
+
 /// Remember what `stmt` established, for the statements after it. `locks`: it took a
 /// write-blocking lock on an existing table.
-fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool) {
+fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool, exists_already: bool) {
     let at = At { file, offset: stmt.offset, len: first_line_len(stmt.text) };
     facts.statements_in_file += 1;
     if stmt.non_transactional().is_some() {
@@ -788,13 +877,17 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool) {
     if locks {
         facts.locking_ddl_seen = true;
     }
-    if let Some(c) = &stmt.classification.creates {
+    // `CREATE TABLE IF NOT EXISTS` of a table that exists creates nothing.
+    if let Some(c) = &stmt.classification.creates
+        && !exists_already
+    {
         facts.created.insert(c.strip_prefix("public.").unwrap_or(c).to_string(), file);
     }
     match stmt.node {
         NodeEnum::VariableSetStmt(v) => match v.name.as_str() {
             "lock_timeout" => facts.lock_timeout = true,
             "statement_timeout" => facts.statement_timeout = true,
+            "search_path" => facts.search_path = Some(ast::setting_values(&v.args)),
             _ => {}
         },
         NodeEnum::TransactionStmt(t) => {
@@ -862,16 +955,27 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool) {
             }
         }
         NodeEnum::RenameStmt(r) if r.rename_type == protobuf::ObjectType::ObjectTable as i32 => {
-            // A new table stays new under its new name.
             if let Some(old) = r.relation.as_ref().map(ast::rel) {
                 let schema = old.rsplit_once('.').map(|(s, _)| format!("{s}.")).unwrap_or_default();
-                let new = format!("{schema}{}", r.newname);
-                if let Some(f) = facts.created.get(&old).copied() {
-                    facts.created.insert(new.clone(), f);
+                learn_move(facts, &old, format!("{schema}{}", r.newname));
+            }
+        }
+        NodeEnum::AlterObjectSchemaStmt(a) if a.object_type == protobuf::ObjectType::ObjectTable as i32 => {
+            if let Some(old) = a.relation.as_ref().map(ast::rel) {
+                let name = old.rsplit_once('.').map_or(old.as_str(), |(_, n)| n);
+                let new = if a.newschema == "public" { name.to_string() } else { format!("{}.{name}", a.newschema) };
+                learn_move(facts, &old, new);
+            }
+        }
+        NodeEnum::DropStmt(d) if d.remove_type == protobuf::ObjectType::ObjectIndex as i32 => {
+            for o in &d.objects {
+                let Some(parts) = ast::dotted(o) else { continue };
+                let index = ast::dotted_rel(&parts);
+                let bare = parts.last().cloned().unwrap_or_default();
+                for list in facts.indexed.values_mut() {
+                    list.retain(|(n, _)| *n != bare);
                 }
-                if facts.partitioned.contains(&old) {
-                    facts.partitioned.insert(new);
-                }
+                facts.dropped_indexes.insert(index);
             }
         }
         NodeEnum::IndexStmt(i) => {
@@ -884,18 +988,28 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool) {
                     facts.index_tables.insert(index, table.clone());
                 }
                 // A partial index serves only the queries its predicate matches; `WHERE col IS
-                // NOT NULL` still serves lookups by value.
-                if i.where_clause.as_deref().is_none_or(ast::only_excludes_nulls) {
-                    facts.indexed.entry(table).or_default().push(ast::index_columns(i));
+                // NOT NULL` on its own columns still serves lookups by value.
+                let columns = ast::index_columns(i);
+                if i.where_clause.as_deref().is_none_or(|p| ast::only_excludes_nulls(p, &columns)) {
+                    facts.indexed.entry(table).or_default().push((i.idxname.clone(), columns));
                 }
             }
         }
-        NodeEnum::CreateFunctionStmt(f) if ast::pins_search_path(&f.options) => {
-            facts.pinned_functions.insert(ast::names(&f.funcname).join("."));
+        NodeEnum::CreateFunctionStmt(f) => {
+            let name = ast::names(&f.funcname).join(".");
+            if ast::pins_search_path(&f.options) {
+                facts.pinned_functions.insert(name);
+            } else if ast::security_definer(&f.options) {
+                facts.definer_functions.push((name, at));
+            }
         }
-        NodeEnum::AlterFunctionStmt(f) if ast::pins_search_path(&f.actions) => {
-            if let Some(func) = &f.func {
-                facts.pinned_functions.insert(ast::names(&func.objname).join("."));
+        NodeEnum::AlterFunctionStmt(f) => {
+            let Some(func) = &f.func else { return };
+            let name = ast::names(&func.objname).join(".");
+            if ast::pins_search_path(&f.actions) {
+                facts.pinned_functions.insert(name);
+            } else if ast::security_definer(&f.actions) {
+                facts.definer_functions.push((name, at));
             }
         }
         NodeEnum::CommentStmt(c) if c.objtype == protobuf::ObjectType::ObjectColumn as i32 => {
@@ -914,6 +1028,18 @@ fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool) {
         }
         _ => {}
     }
+}
+
+/// A table renamed or moved to another schema: the same table under a new name (new if it was).
+fn learn_move(facts: &mut Facts, old: &str, new: String) {
+    if let Some(f) = facts.created.get(old).copied() {
+        facts.created.insert(new.clone(), f);
+    }
+    if facts.partitioned.contains(old) {
+        facts.partitioned.insert(new.clone());
+    }
+    let original = facts.aliases.get(old).cloned().unwrap_or_else(|| old.to_string());
+    facts.aliases.insert(new, original);
 }
 
 fn learn_column(facts: &mut Facts, table: &str, c: &protobuf::ColumnDef, at: At) {
@@ -936,7 +1062,7 @@ fn remember_constraint(facts: &mut Facts, table: &str, column: Option<&str>, k: 
         facts.without_primary_key.retain(|(t, _)| t != table);
     }
     if ast::is(k, ConstrType::ConstrPrimary) || ast::is(k, ConstrType::ConstrUnique) {
-        facts.indexed.entry(table.to_string()).or_default().push(keys());
+        facts.indexed.entry(table.to_string()).or_default().push((k.conname.clone(), keys()));
     } else if ast::is(k, ConstrType::ConstrForeign) {
         let cols = ast::key_names(&k.fk_attrs);
         let cols = if cols.is_empty() { column.map(|c| vec![c.to_string()]).unwrap_or_default() } else { cols };
@@ -1024,6 +1150,74 @@ mod tests {
             "{:#?}",
             result.findings
         );
+    }
+
+    /// Facts learned from a down migration do not carry into later files; a dropped index no
+    /// longer serves a foreign key; a moved or renamed new table stays new; ON ONLY on a known
+    /// plain table builds a whole index; dropping an index locks its table even if the index
+    /// is new.
+    #[test]
+    fn downs_drops_moves_and_only() {
+        let file = |name: &str, text: &str| Input { name: name.into(), text: text.into(), kind: FileKind::of(name) };
+        let timeouts = "SET lock_timeout = '1s'; SET statement_timeout = '1min';\n";
+        let inputs = vec![
+            file(
+                "db/migrations/001.up.sql",
+                "CREATE TABLE users (id bigint PRIMARY KEY, name varchar(100), org_id bigint);\nCREATE INDEX users_org ON users (org_id);",
+            ),
+            file(
+                "db/migrations/002.up.sql",
+                &format!("{timeouts}ALTER TABLE users ALTER COLUMN name TYPE varchar(200);\nDROP INDEX users_org;"),
+            ),
+            file(
+                "db/migrations/002.down.sql",
+                &format!(
+                    "{timeouts}ALTER TABLE users ALTER COLUMN name TYPE varchar(100);\nCREATE INDEX users_org ON users (org_id);"
+                ),
+            ),
+            file(
+                "db/migrations/003.up.sql",
+                &format!(
+                    "{timeouts}ALTER TABLE users ALTER COLUMN name TYPE varchar(150);\nALTER TABLE users ADD FOREIGN KEY (org_id) REFERENCES orgs (id) NOT VALID;"
+                ),
+            ),
+            file(
+                "db/migrations/004.up.sql",
+                &format!(
+                    "{timeouts}CREATE TABLE w (a int);\nALTER TABLE w SET SCHEMA s;\nCREATE INDEX ON s.w (a);\nALTER TABLE s.w RENAME TO w2;\nCREATE INDEX ON s.w2 (a);\nCREATE INDEX users_name ON ONLY users (name);"
+                ),
+            ),
+            file(
+                "db/migrations/005.up.sql",
+                &format!("{timeouts}CREATE INDEX users_x ON users (name);\nDROP INDEX users_x;"),
+            ),
+        ];
+        let result = lint(inputs, &Config::default(), None);
+        let got: Vec<(String, &str)> = result
+            .findings
+            .iter()
+            .filter(|f| {
+                f.severity != Severity::Info
+                    && !f.rule.starts_with("require-primary")
+                    && f.rule != "prefer-text-over-varchar"
+            })
+            .map(|f| (format!("{}:{}", f.file.rsplit('/').next().unwrap(), f.line), f.rule.as_str()))
+            .collect();
+        let want = [
+            ("002.up.sql:3", "require-concurrent-index-deletion"),
+            ("002.down.sql:2", "column-type-change"),
+            ("002.down.sql:3", "require-concurrent-index-creation"),
+            ("003.up.sql:2", "column-type-change"),
+            ("003.up.sql:3", "foreign-key-without-index"),
+            ("004.up.sql:7", "require-concurrent-index-creation"),
+            ("005.up.sql:2", "require-concurrent-index-creation"),
+            ("005.up.sql:3", "require-concurrent-index-deletion"),
+        ];
+        let want: Vec<(String, &str)> = want.iter().map(|(a, b)| (a.to_string(), *b)).collect();
+        assert_eq!(got, want);
+        let narrowing =
+            result.findings.iter().find(|f| f.file.ends_with("003.up.sql") && f.rule == "column-type-change").unwrap();
+        assert!(narrowing.message.contains("from varchar(200) to varchar(150)"), "{}", narrowing.message);
     }
 
     #[test]

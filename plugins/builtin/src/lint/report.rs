@@ -46,6 +46,18 @@ fn sarif_level(s: Severity) -> &'static str {
     }
 }
 
+/// A file name as a SARIF artifact URI: a relative reference for a path in the project (what
+/// code scanning resolves against the repository), a `file://` URI for an absolute one;
+/// percent-encoded either way.
+fn uri(file: &str) -> String {
+    use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+    const SEGMENT: &AsciiSet =
+        &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'<').add(b'>').add(b'?').add(b'`').add(b'{').add(b'}');
+    let file = file.replace('\\', "/");
+    let encoded = file.split('/').map(|s| utf8_percent_encode(s, SEGMENT).to_string()).collect::<Vec<_>>().join("/");
+    if file.starts_with('/') { format!("file://{encoded}") } else { encoded }
+}
+
 /// SARIF 2.1.0 for code-scanning tools (GitHub, GitLab, Azure DevOps). `failure`: why the run
 /// could not check everything (a file that does not parse, a path that does not exist); the
 /// invocation is then marked unsuccessful, so code scanning does not take the missing results
@@ -76,7 +88,7 @@ pub fn sarif(outputs: &LintOutputs, failure: Option<&str>) -> serde_json::Value 
                 "message": { "text": format!("{} — {}", f.message, f.help) },
                 "locations": [{
                     "physicalLocation": {
-                        "artifactLocation": { "uri": f.file.replace('\\', "/") },
+                        "artifactLocation": { "uri": uri(&f.file) },
                         "region": {
                             "startLine": f.line,
                             "startColumn": f.column,
@@ -112,7 +124,7 @@ pub fn sarif(outputs: &LintOutputs, failure: Option<&str>) -> serde_json::Value 
                     .unwrap_or_default(),
             }],
             "results": results,
-            "artifacts": outputs.files.iter().map(|f| json!({ "location": { "uri": f.replace('\\', "/") } })).collect::<Vec<_>>(),
+            "artifacts": outputs.files.iter().map(|f| json!({ "location": { "uri": uri(f) } })).collect::<Vec<_>>(),
         }]
     })
 }

@@ -281,13 +281,10 @@ fn read_inputs(root: &Path, settings: &Settings) -> Result<Vec<Input>, StageErro
     let defaults = settings.default_paths;
     let paths = settings.paths.clone();
     let mut inputs = Vec::new();
-    let shown = |p: &Path| {
-        p.strip_prefix(root)
-            .unwrap_or(p)
-            .components()
-            .map(|c| c.as_os_str().to_string_lossy())
-            .collect::<Vec<_>>()
-            .join("/")
+    // Relative to the project root with `/`, or the path as given when outside it.
+    let shown = |p: &Path| match p.strip_prefix(root) {
+        Ok(rel) => rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
+        Err(_) => p.display().to_string(),
     };
     let read = |path: &Path| -> Result<String, StageError> {
         let bytes = std::fs::read(path)
@@ -335,7 +332,31 @@ fn read_inputs(root: &Path, settings: &Settings) -> Result<Vec<Input>, StageErro
             return Err(StageError::new(ExitCode::Config, format!("{p}: no such file or directory")));
         }
     }
-    Ok(inputs)
+    Ok(ups_before_downs(inputs))
+}
+
+/// A `.down.sql` listed before its `.up.sql` (as `git diff --name-only` lists them) moves right
+/// after it: a down is judged knowing what its up created.
+fn ups_before_downs(inputs: Vec<Input>) -> Vec<Input> {
+    let names: std::collections::HashSet<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let mut deferred: BTreeMap<String, Input> = BTreeMap::new();
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::with_capacity(inputs.len());
+    for input in inputs {
+        if let Some(stem) = input.name.strip_suffix(".down.sql") {
+            let up = format!("{stem}.up.sql");
+            if names.contains(&up) && !seen.contains(&up) {
+                deferred.insert(up, input);
+                continue;
+            }
+        }
+        seen.insert(input.name.clone());
+        let down = deferred.remove(&input.name);
+        out.push(input);
+        out.extend(down);
+    }
+    out.extend(deferred.into_values());
+    out
 }
 
 /// What the lock and index rules need to know about a live database: every table's row
@@ -349,7 +370,7 @@ async fn live_catalog(info: &confiture_engine::pg::ConnInfo) -> Result<Live, Sta
     let relations = format!(
         "SELECT n.nspname, c.relname, c.relkind = 'p',
                 CASE WHEN c.relkind = 'p' THEN
-                    (SELECT CASE WHEN bool_and(l.reltuples >= 0) THEN sum(l.reltuples)::float8 END
+                    (SELECT CASE WHEN bool_or(l.reltuples >= 0) THEN sum(greatest(l.reltuples, 0))::float8 END
                      FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
                 ELSE CASE WHEN c.reltuples >= 0 THEN c.reltuples::float8 END END,
                 CASE WHEN c.relkind = 'p' THEN
@@ -375,11 +396,15 @@ async fn live_catalog(info: &confiture_engine::pg::ConnInfo) -> Result<Live, Sta
          FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
          WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {USER_SCHEMAS}"
     );
-    let (relations, indexes, columns) =
-        tokio::try_join!(client.query(&relations, &[]), client.query(&indexes, &[]), client.query(&columns, &[]))
-            .map_err(PgError::from)?;
+    let (path, relations, indexes, columns) = tokio::try_join!(
+        client.query_one("SELECT current_schemas(false)::text[]", &[]),
+        client.query(&relations, &[]),
+        client.query(&indexes, &[]),
+        client.query(&columns, &[])
+    )
+    .map_err(PgError::from)?;
     let name = |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
-    let mut live = Live::default();
+    let mut live = Live { search_path: path.get(0), ..Live::default() };
     for r in relations {
         live.relations.insert(
             name(r.get(0), r.get(1)),
@@ -388,15 +413,16 @@ async fn live_catalog(info: &confiture_engine::pg::ConnInfo) -> Result<Live, Sta
     }
     for r in indexes {
         let table = name(r.get(2), r.get(3));
-        live.index_tables.insert(name(r.get(0), r.get(1)), table.clone());
+        let index: String = r.get(1);
+        live.index_tables.insert(name(r.get(0), index.clone()), table.clone());
+        // Leading key columns, up to the first expression.
+        let keys: Vec<Option<String>> = r.get(5);
+        let keys: Vec<String> = keys.into_iter().map_while(|k| k).collect();
         // A partial index serves only the queries its predicate matches; `WHERE col IS NOT
-        // NULL` still serves lookups by value.
+        // NULL` on its own columns still serves lookups by value.
         let predicate: Option<String> = r.get(4);
-        if predicate.as_deref().is_none_or(crate::lint::ast::predicate_only_excludes_nulls) {
-            // Leading key columns, up to the first expression.
-            let keys: Vec<Option<String>> = r.get(5);
-            let keys: Vec<String> = keys.into_iter().map_while(|k| k).collect();
-            live.indexes.entry(table).or_default().push(keys);
+        if predicate.as_deref().is_none_or(|p| crate::lint::ast::predicate_only_excludes_nulls(p, &keys)) {
+            live.indexes.entry(table).or_default().push((index, keys));
         }
     }
     for r in columns {

@@ -50,9 +50,13 @@ impl Rule for ForeignKeyWithoutIndex {
             if !in_files && !in_database {
                 continue;
             }
-            // An index serves the key when its leading columns are the key's, in any order.
-            let serves =
-                |idx: &Vec<String>| idx.len() >= cols.len() && cols.iter().all(|c| idx[..cols.len()].contains(c));
+            // An index serves the key when its leading columns are the key's, in any order —
+            // unless the files drop it.
+            let serves = |(name, idx): &(String, Vec<String>)| {
+                idx.len() >= cols.len()
+                    && cols.iter().all(|c| idx[..cols.len()].contains(c))
+                    && !cx.facts.dropped_indexes.contains(name)
+            };
             let covered = cx.facts.indexed.get(table).is_some_and(|ix| ix.iter().any(serves))
                 || live.and_then(|l| l.indexes.get(table)).is_some_and(|ix| ix.iter().any(serves));
             if !covered {
@@ -85,6 +89,8 @@ mod tests {
                 ("CREATE TABLE o (a int, b int, FOREIGN KEY (a, b) REFERENCES x); CREATE INDEX ON o (b, c, a);", 1),
                 ("CREATE TABLE o (c bigint REFERENCES c); CREATE INDEX ON o (c) WHERE c > 0;", 1),
                 ("CREATE TABLE o (c bigint REFERENCES c); CREATE INDEX ON o (c) WHERE c IS NOT NULL;", 0),
+                ("CREATE TABLE o (c bigint REFERENCES c, a date); CREATE INDEX ON o (c) WHERE a IS NOT NULL;", 1),
+                ("CREATE TABLE o (c bigint REFERENCES c); CREATE INDEX o_c ON o (c); DROP INDEX o_c;", 1),
                 // A table not created in the files: its indexes are unknown without --database.
                 ("ALTER TABLE o ADD FOREIGN KEY (c) REFERENCES c NOT VALID;", 0),
                 (

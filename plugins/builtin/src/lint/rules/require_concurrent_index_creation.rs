@@ -38,7 +38,10 @@ impl Rule for RequireConcurrentIndexCreation {
         let NodeEnum::IndexStmt(i) = s.node else { return };
         // CREATE INDEX … ON ONLY a partitioned table builds nothing: it is how one indexes a
         // partitioned table without locking it (then CONCURRENTLY per partition, and ATTACH).
-        if i.concurrent || i.relation.as_ref().is_some_and(|r| !r.inh) {
+        // (On a plain table, ON ONLY builds a whole index: only skip it when the table is, or may
+        // be, partitioned.)
+        let only = i.relation.as_ref().filter(|r| !r.inh).map(ast::rel);
+        if i.concurrent || only.is_some_and(|t| cx.scope.partitioned(&t) || !cx.scope.is_known_table(&t)) {
             return;
         }
         let Some(t) = cx.existing(&i.relation) else { return };

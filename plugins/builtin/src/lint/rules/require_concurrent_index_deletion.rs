@@ -68,7 +68,9 @@ mod tests {
                 ("DROP INDEX i, j;", 2),
                 ("DROP INDEX CONCURRENTLY i;", 0),
                 ("DROP TABLE t;", 0),
-                ("CREATE INDEX i ON t (a); DROP INDEX i;", 0),
+                ("CREATE INDEX i ON t (a); DROP INDEX i;", 1),
+                // The lock is on the table: new if the table is.
+                ("CREATE TABLE t (a int); CREATE INDEX i ON t (a); DROP INDEX i;", 0),
             ],
         );
     }

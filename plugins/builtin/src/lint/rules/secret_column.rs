@@ -41,7 +41,17 @@ const FORMS: &[&str] = &[
 /// name or followed only by words for its stored form (`access_token`, `password_hash`,
 /// `social_security_number`; not `prompt_tokens`, `password_changed_at`, `secretary`).
 pub fn looks_secret(name: &str) -> bool {
-    let lower = name.to_lowercase();
+    // camelCase words too: AccessToken → access_token.
+    let mut snake = String::with_capacity(name.len() + 4);
+    let mut prev_lower = false;
+    for c in name.chars() {
+        if c.is_uppercase() && prev_lower {
+            snake.push('_');
+        }
+        prev_lower = c.is_lowercase() || c.is_ascii_digit();
+        snake.push(c);
+    }
+    let lower = snake.to_lowercase();
     let words: Vec<&str> = lower.split(['_', '-', ' ']).filter(|w| !w.is_empty()).collect();
     SECRET.iter().any(|term| {
         words
@@ -118,6 +128,7 @@ mod tests {
                 ("CREATE TABLE u (id bigint, access_token text, social_security_number text);", 2),
                 ("CREATE TABLE u (id bigint, prompt_tokens int, password_changed_at timestamptz);", 0),
                 ("CREATE TABLE u (id bigint, classname text, secretary text, token_expires_at timestamptz);", 0),
+                ("CREATE TABLE u (id bigint, \"AccessToken\" text);", 1),
             ],
         );
     }

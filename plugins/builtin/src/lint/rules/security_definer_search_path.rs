@@ -37,32 +37,22 @@ impl Rule for SecurityDefinerSearchPath {
         &Self::META
     }
 
-    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        let (name, location) = match s.node {
-            NodeEnum::CreateFunctionStmt(f)
-                if ast::security_definer(&f.options) && !ast::pins_search_path(&f.options) =>
-            {
-                (ast::names(&f.funcname).join("."), -1)
-            }
-            // ALTER FUNCTION f() SECURITY DEFINER, on a function not pinned before (or here).
-            NodeEnum::AlterFunctionStmt(f)
-                if ast::security_definer(&f.actions) && !ast::pins_search_path(&f.actions) =>
-            {
-                let Some(func) = &f.func else { return };
-                let name = ast::names(&func.objname).join(".");
-                if cx.facts.pinned_functions.contains(&name) {
-                    return;
-                }
-                (name, -1)
-            }
-            _ => return,
-        };
-        cx.report(
-            s,
-            location,
-            format!("SECURITY DEFINER {name} runs with its owner's rights but the caller's search_path"),
-            "add SET search_path = pg_catalog, public (or an empty one with schema-qualified names)",
-        );
+    // At the end: `ALTER FUNCTION … SET search_path` may come after the CREATE.
+    fn finish(&self, cx: &mut Cx<'_>) {
+        let unpinned: Vec<_> = cx
+            .facts
+            .definer_functions
+            .iter()
+            .filter(|(f, _)| !cx.facts.pinned_functions.contains(f))
+            .cloned()
+            .collect();
+        for (name, at) in unpinned {
+            cx.report_at(
+                at,
+                format!("SECURITY DEFINER {name} runs with its owner's rights but the caller's search_path"),
+                "add SET search_path = pg_catalog, public (or an empty one with schema-qualified names)",
+            );
+        }
     }
 }
 
@@ -84,6 +74,10 @@ mod tests {
                 ("CREATE PROCEDURE p() LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';", 1),
                 ("ALTER FUNCTION k() SECURITY DEFINER;", 1),
                 ("ALTER FUNCTION k() SECURITY DEFINER SET search_path = pg_catalog;", 0),
+                (
+                    "CREATE FUNCTION k() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';\nALTER FUNCTION k() SET search_path = pg_catalog;",
+                    0,
+                ),
                 (
                     "CREATE FUNCTION k() RETURNS int LANGUAGE sql SET search_path = pg_catalog AS 'SELECT 1';\nALTER FUNCTION k() SECURITY DEFINER;",
                     0,

@@ -97,6 +97,12 @@ mod tests {
         // A file that does not parse: its ignores are not called unused.
         let sql = "-- confiture:ignore drop-table archived\nDROP TABLE t;\nSELEC 1;";
         assert!(lint_one(sql, &config).is_empty());
+        // One before a statement on the same line belongs to that statement.
+        let sql = "SELECT 1; /* confiture:ignore drop-table archived */ DROP TABLE b;";
+        assert!(lint_one(sql, &config).is_empty());
+        // One inside a statement, above the clause it is about.
+        let sql = "ALTER TABLE t\n    ADD COLUMN a int,\n    -- confiture:ignore drop-column replaced by a\n    DROP COLUMN b;";
+        assert!(lint_one(sql, &config).is_empty());
         // An ignore of a rule that is turned off is not unused.
         let mut off = crate::lint::Config::default();
         off.severity.insert("drop-table".into(), crate::lint::Severity::Off);
