@@ -10,6 +10,11 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+// Linting and diffing allocate and free millions of small parse-tree nodes across threads;
+// mimalloc does that in about half the time of glibc's malloc (docs/performance.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match commands::Cli::try_parse() {
         Ok(cli) => cli,
