@@ -11,6 +11,7 @@ use super::Format;
 
 pub const HELP: &str = "Examples:
   confiture migrate new add_users               db/migrations/20260101120000_add_users.{up,down}.sql
+  confiture migrate generate --name add_users   the same, written from the diff to db/schema
   confiture migrate status --env production     what is applied, pending, modified
   confiture migrate up --env production --lock-timeout 5s
   confiture migrate up --dry-run                what would run, with the locks each statement takes
@@ -120,6 +121,32 @@ pub enum MigrateCommand {
         #[command(flatten)]
         common: Common,
     },
+    /// Write the next migration: the diff from the migration chain to the schema files
+    #[command(after_help = "Examples:
+  confiture migrate generate --name add_orders            db/migrations/{timestamp}_add_orders.{up,down}.sql
+  confiture migrate generate --name add_orders --env staging --dev-url postgresql://localhost/postgres
+
+Replays db/migrations into a throwaway database, builds db/schema (of --env, else the default
+environment) into another, and writes the statements between them as a new .up.sql, with the way
+back as its .down.sql. Hazards are comments; renames appear as a drop and an add — review before
+committing. Writes nothing when there is no difference.")]
+    Generate {
+        /// What the migration does, e.g. add_orders (becomes snake_case)
+        #[arg(long)]
+        name: String,
+        /// The environment whose schema files are the target [default: `default`]
+        #[arg(long, short = 'e', value_name = "ENV", env = "CONFITURE_ENV")]
+        env: Option<String>,
+        /// The migrations directory [default: `migrations` in confiture.kdl's `migrate { }`, else
+        /// db/migrations]
+        #[arg(long, value_name = "DIR")]
+        migrations: Option<PathBuf>,
+        /// A server to build on, instead of an ephemeral one
+        #[arg(long, value_name = "DSN")]
+        dev_url: Option<String>,
+        #[arg(long, value_enum, default_value = "text")]
+        format: Format,
+    },
     /// Create an empty, timestamped pair of migration files
     New {
         /// What the migration does, e.g. add_users (becomes snake_case)
@@ -139,6 +166,9 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
     let duration = |name: &str, d: Duration| Node::synthetic(name).arg(format!("{}ms", d.as_millis()));
     let (mode, common) = match args.command {
         MigrateCommand::New { name, migrations, format } => return new(&name, migrations.as_deref(), format),
+        MigrateCommand::Generate { name, env, migrations, dev_url, format } => {
+            return super::diff::generate(&name, env.as_deref(), migrations, dev_url.as_deref(), format, quiet).await;
+        }
         MigrateCommand::Up { target, lock_timeout, statement_timeout, dry_run, dry_run_execute, common } => {
             if let Some(t) = target {
                 stage = stage.child(text("target", &t));

@@ -1,6 +1,7 @@
 //! Command-line definitions (clap) and dispatch to one module per command.
 
 mod build;
+mod diff;
 mod init;
 mod lint;
 mod migrate;
@@ -43,7 +44,7 @@ connection parameters as for psql; NO_COLOR turns colours off; RUST_LOG sets log
     version,
     about = "PostgreSQL schema lifecycle as pipelines: build, diff, lint, migrate",
     long_about = "confiture runs pipelines of schema work against PostgreSQL. A pipeline is a KDL file whose \
-                  stages (build, …) form a graph: independent stages run concurrently, dependents wait.\n\n\
+                  stages (build, diff, lint, migrate, …) form a graph: independent stages run concurrently, dependents wait.\n\n\
                   The DDL files in db/schema/ are the source of truth; environments in confiture.kdl say \
                   where each database lives.",
     after_help = top_help!(),
@@ -105,6 +106,12 @@ Existing files are kept, never overwritten.")]
     /// Check SQL (migrations, schema files, stdin) for unsafe or sloppy DDL
     #[command(after_help = lint::HELP)]
     Lint(lint::LintArgs),
+    /// Compare two schemas (live, DDL files or migrations) and print the SQL between them
+    #[command(after_help = diff::HELP)]
+    Diff(diff::DiffArgs),
+    /// Check an environment's database against its schema files (exit 7 on drift)
+    #[command(after_help = diff::DRIFT_HELP)]
+    Drift(diff::DriftArgs),
     /// Apply, roll back, check and rehearse versioned migrations (db/migrations)
     #[command(after_help = migrate::HELP)]
     Migrate(migrate::MigrateArgs),
@@ -146,5 +153,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Build(args) => build::build(args, quiet).await,
         Command::Migrate(args) => migrate::migrate(args, quiet).await,
         Command::Lint(args) => lint::lint(args, quiet).await,
+        Command::Diff(args) => diff::diff(args, quiet).await,
+        Command::Drift(args) => diff::drift(args, quiet).await,
     }
 }

@@ -8,13 +8,14 @@ use confiture_engine::stage::{Registry, StageType};
 
 /// Every built-in stage type. Adding one: write `stages/<name>.rs`, add it here, add an example
 /// pipeline under `pipelines/` and a test.
-pub static STAGES: &[&dyn StageType] = &[&stages::build::Build, &stages::lint::Lint, &stages::migrate::Migrate];
+pub static STAGES: &[&dyn StageType] = &[&stages::build::Build, &stages::diff::Diff, &stages::lint::Lint, &stages::migrate::Migrate];
 
 /// The JSON Schemas of the built-in stages' outputs and commands, by file under `schemas/`.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
     vec![
         ("stages/build.json", schemars::schema_for!(stages::build::BuildOutputs)),
         ("stages/migrate.json", schemars::schema_for!(stages::migrate::MigrateOutputs)),
+        ("stages/diff.json", schemars::schema_for!(stages::diff::DiffOutputs)),
         ("stages/lint.json", schemars::schema_for!(lint::report::LintOutputs)),
         ("migrate-new.json", schemars::schema_for!(stages::migrate::NewMigration)),
     ]

@@ -353,7 +353,11 @@ impl Builder {
                 _ => continue,
             };
             let name = qname(r.get("schema"), r.get("name"));
-            self.add(PG_CLASS, oid, 0, Object::Index { name, table, on, definition: r.get("definition") });
+            // An index on a partitioned table reads `ON ONLY` (its partitions' indexes are attached
+            // one by one); created without ONLY, PostgreSQL builds and attaches them itself.
+            let definition = r.get::<_, String>("definition").replacen(" ON ONLY ", " ON ", 1);
+            let valid: bool = r.get("indisvalid");
+            self.add(PG_CLASS, oid, 0, Object::Index { name, table, on, definition, valid });
         }
     }
 
@@ -425,6 +429,10 @@ impl Builder {
             let (class, oid, sub): (u32, u32, i32) = (r.get("classoid"), r.get("objoid"), r.get("objsubid"));
             let Some(of) = self.lookup.get(&(class, oid, sub)).cloned() else { continue };
             let Some(target) = self.model.objects.get(&of).and_then(Object::target) else { continue };
+            // An extension's comment comes with the extension.
+            if class == PG_EXTENSION {
+                continue;
+            }
             // A key constraint's index shares the constraint's key; its comment is the index's.
             if class == PG_CLASS && target.starts_with("CONSTRAINT ") {
                 continue;
@@ -680,7 +688,7 @@ JOIN pg_catalog.pg_namespace n ON n.oid = c.connamespace
 WHERE {system} AND c.conrelid <> 0 AND c.conislocal AND c.conparentid = 0 AND c.contype IN ('p', 'u', 'c', 'f', 'x')";
 
 const INDEXES: &str = "
-SELECT c.oid, n.nspname AS schema, c.relname AS name, i.indrelid, pg_get_indexdef(c.oid) AS definition
+SELECT c.oid, n.nspname AS schema, c.relname AS name, i.indrelid, i.indisvalid, pg_get_indexdef(c.oid) AS definition
 FROM pg_catalog.pg_index i
 JOIN pg_catalog.pg_class c ON c.oid = i.indexrelid
 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace

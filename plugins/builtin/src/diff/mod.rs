@@ -5,6 +5,7 @@ pub mod introspect;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod source;
 
 pub use introspect::introspect;
 pub use model::Model;

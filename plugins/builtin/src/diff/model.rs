@@ -200,6 +200,9 @@ pub enum Object {
         #[serde(skip)]
         on: &'static str,
         definition: String,
+        /// `false` for an index whose build failed (`CREATE INDEX CONCURRENTLY`) or that is not
+        /// attached on every partition: it is not used, and a plan rebuilds it.
+        valid: bool,
     },
     View {
         name: String,

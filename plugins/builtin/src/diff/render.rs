@@ -665,7 +665,7 @@ pub fn create_hazards(o: &Object, a: &Model, b: &Model) -> Vec<Hazard> {
             }
             h
         }
-        Object::Index { table, name, definition, on: "table" } if existing(table) && !definition.contains(" CONCURRENTLY ") => {
+        Object::Index { table, name, definition, on: "table", .. } if existing(table) && !definition.contains(" CONCURRENTLY ") => {
             vec![hazard("builds-index", format!("{name} is built under a SHARE lock on {table}: writes wait"))]
         }
         _ => Vec::new(),

@@ -23,8 +23,8 @@
 //! ```
 
 mod cache;
-mod collect;
-mod execute;
+pub(crate) mod collect;
+pub(crate) mod execute;
 
 use std::path::PathBuf;
 use std::sync::Arc;

@@ -21,8 +21,8 @@
 //! `down` takes `steps N` or `to "VERSION"`; `baseline` takes `through "VERSION"`; `preflight` takes
 //! `against "scratch"` (a database to rehearse on).
 
-mod files;
-mod prepare;
+pub(crate) mod files;
+pub(crate) mod prepare;
 mod report;
 mod run;
 mod tracking;

@@ -1,5 +1,6 @@
 //! The built-in stages.
 
 pub mod build;
+pub mod diff;
 pub mod lint;
 pub mod migrate;

@@ -1,0 +1,252 @@
+//! Where a model comes from: a live database, DDL files built into a scratch database, or the
+//! migration chain replayed into one. Building into a real PostgreSQL means the server itself
+//! normalizes every expression, so DDL and live databases compare exactly.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+use confiture_engine::ExitCode;
+use confiture_engine::diag::{Diagnostic, Diagnostics, SourceFile};
+use confiture_engine::pg::{self, ConnInfo, Session, quote_ident};
+use confiture_engine::pipeline::node::Entry;
+use confiture_engine::project::{DirSpec, Environment, display_path};
+use confiture_engine::stage::{ConfigureCx, DatabaseRef, StageContext, StageError, looks_like_dsn};
+
+use super::model::Model;
+use crate::stages::build::{collect, execute};
+use crate::stages::migrate::{files, prepare};
+
+/// A source of a schema.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A live database.
+    Live(DatabaseRef),
+    /// DDL: schema directories (of an environment) or one file.
+    Ddl { shown: String, dirs: Vec<DirSpec>, file: Option<PathBuf> },
+    /// The migration chain in a directory, replayed in order.
+    Migrations(PathBuf),
+}
+
+/// How sources are written, for help texts.
+pub const FORMS: &str = "a connection string, `env:NAME` (that environment's database), `schema` or `schema:ENV` \
+(an environment's schema files), `migrations` or `migrations:DIR` (the migration chain), or a path to a \
+.sql file or a directory of them";
+
+impl Source {
+    /// Decode a source setting. `env` is the environment `schema` and `migrations` refer to.
+    pub fn decode(entry: &Entry, cx: &ConfigureCx<'_>, env: &Environment, d: &mut Diagnostics) -> Option<Source> {
+        let text = confiture_engine::pipeline::decode::text(entry, d)?;
+        let Some(value) = text.rendered.clone() else {
+            // Rendered at run time (e.g. another stage's database URL): a connection string.
+            return Some(Source::Live(DatabaseRef::Dsn(text.clone())));
+        };
+        let err = |d: &mut Diagnostics, message: String| {
+            d.push(
+                Diagnostic::error("diff::invalid-source", entry.span, message)
+                    .with_label("source")
+                    .with_help(format!("a source is {FORMS}")),
+            );
+        };
+        if looks_like_dsn(&value) {
+            return cx.database_ref(entry, d).map(Source::Live);
+        }
+        if let Some(name) = value.strip_prefix("env:") {
+            return match cx.project.environment(name) {
+                Ok(e) if e.database.is_some() => Some(Source::Live(DatabaseRef::Environment(e))),
+                Ok(e) => {
+                    err(d, format!("environment `{}` has no database", e.name));
+                    None
+                }
+                Err(e) => {
+                    err(d, e.to_string());
+                    None
+                }
+            };
+        }
+        if value == "schema" || value.starts_with("schema:") {
+            let env = match value.strip_prefix("schema:") {
+                Some(name) => match cx.project.environment(name) {
+                    Ok(e) => e,
+                    Err(e) => {
+                        err(d, e.to_string());
+                        return None;
+                    }
+                },
+                None => env.clone(),
+            };
+            let shown = env.schema.iter().map(|s| display_path(&s.path)).collect::<Vec<_>>().join(", ");
+            return Some(Source::Ddl { shown, dirs: env.schema, file: None });
+        }
+        if value == "migrations" {
+            let dir = crate::stages::migrate::project_migrations_dir(cx.project).unwrap_or_else(|| "db/migrations".into());
+            return Some(Source::Migrations(cx.project.resolve(&dir)));
+        }
+        if let Some(dir) = value.strip_prefix("migrations:") {
+            return Some(Source::Migrations(cx.project.resolve(&PathBuf::from(dir))));
+        }
+        let path = cx.project.resolve(&PathBuf::from(&value));
+        if path.is_file() {
+            return Some(Source::Ddl { shown: display_path(&path), dirs: Vec::new(), file: Some(path) });
+        }
+        if path.is_dir() {
+            // A directory of NNN_name.up.sql files is a migration chain.
+            let migrations = std::fs::read_dir(&path)
+                .map(|it| it.flatten().any(|e| e.file_name().to_string_lossy().ends_with(".up.sql")))
+                .unwrap_or(false);
+            if migrations {
+                return Some(Source::Migrations(path));
+            }
+            return Some(Source::Ddl { shown: display_path(&path), dirs: vec![DirSpec::new(path)], file: None });
+        }
+        if cx.databases.iter().any(|n| n == &value) {
+            return Some(Source::Live(DatabaseRef::Declared(value)));
+        }
+        if let Ok(e) = cx.project.environment(&value) {
+            if e.database.is_some() {
+                return Some(Source::Live(DatabaseRef::Environment(e)));
+            }
+        }
+        err(d, format!("`{value}` is not a connection string, a known environment or database, or an existing path"));
+        None
+    }
+
+    /// For reports and `plan`.
+    pub fn describe(&self) -> String {
+        match self {
+            Source::Live(r) => r.describe(),
+            Source::Ddl { shown, .. } => shown.clone(),
+            Source::Migrations(dir) => format!("migrations in {}", display_path(dir)),
+        }
+    }
+
+    /// A live database's name, for messages.
+    pub fn is_live(&self) -> bool {
+        matches!(self, Source::Live(_))
+    }
+}
+
+/// Where DDL and migration sources are built: a server given as `dev-url`, or the run's
+/// ephemeral cluster.
+pub async fn scratch_server(dev: Option<&DatabaseRef>, cx: &StageContext) -> Result<ConnInfo, StageError> {
+    match dev {
+        Some(r) => cx.database_target(r, false).await,
+        None => Ok(cx.databases.cluster().await.map_err(StageError::from)?.conninfo("postgres")),
+    }
+}
+
+/// Read a source into a model.
+pub async fn load(source: &Source, cx: &StageContext, dev: Option<&DatabaseRef>) -> Result<Model, StageError> {
+    let t0 = Instant::now();
+    let model = match source {
+        Source::Live(r) => {
+            let info = cx.database(r).await?;
+            let session = pg::connect(&info, "confiture-diff").await?;
+            super::introspect(&session).await?
+        }
+        Source::Ddl { .. } | Source::Migrations(_) => {
+            let server = scratch_server(dev, cx).await?;
+            let scratch = Scratch::create(&server).await?;
+            let result = fill(source, cx, &scratch.session).await;
+            let model = match result {
+                Ok(()) => super::introspect(&scratch.session).await.map_err(StageError::from),
+                Err(e) => Err(e),
+            };
+            scratch.drop().await;
+            model?
+        }
+    };
+    tracing::info!("read {} ({} objects) in {} ms", source.describe(), model.objects.len(), t0.elapsed().as_millis());
+    Ok(model)
+}
+
+async fn fill(source: &Source, cx: &StageContext, session: &Session) -> Result<(), StageError> {
+    match source {
+        Source::Ddl { dirs, file, .. } => {
+            let mut sql_files = match file {
+                Some(path) => vec![collect::SqlFile {
+                    path: path.clone(),
+                    relative: display_path(path),
+                    role: collect::Role::Schema,
+                    bytes: std::fs::read(path).map_err(|e| {
+                        StageError::new(ExitCode::Config, format!("cannot read {}: {e}", display_path(path)))
+                    })?,
+                }],
+                None => collect::collect(&cx.project, dirs, &[])?,
+            };
+            sql_files.retain(|f| f.role == collect::Role::Schema);
+            let script = execute::parse(&sql_files)?;
+            execute::run_transaction(session, &script, &cx.cancel, &mut |_| {}).await?;
+            execute::run_deferred(session, &script, &cx.cancel).await
+        }
+        Source::Migrations(dir) => {
+            let migrations = files::discover(&cx.project, dir)?;
+            let version: i32 = session
+                .client()
+                .query_one("SELECT current_setting('server_version_num')::int", &[])
+                .await
+                .map_err(pg::PgError::from)?
+                .get(0);
+            for (i, m) in migrations.iter().enumerate() {
+                cx.progress(&format!("replaying migration {}/{}", i + 1, migrations.len()));
+                let p = prepare::prepare(&m.up_shown, &m.up_sql, version)?;
+                for (si, st) in p.statements.iter().enumerate() {
+                    let text = p.text(si);
+                    if let Err(e) = session.cancellable(&cx.cancel, session.client().batch_execute(text)).await {
+                        return Err(match e {
+                            pg::PgError::Query(error) => statement_error(&p.source, st.offset, text, &error),
+                            other => other.into(),
+                        });
+                    }
+                }
+            }
+            Ok(())
+        }
+        Source::Live(_) => Ok(()),
+    }
+}
+
+fn statement_error(file: &SourceFile, offset: usize, text: &str, error: &tokio_postgres::Error) -> StageError {
+    let d = pg::script::error_diagnostic(file, offset, text, error);
+    let at = d.location().map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column)).unwrap_or_default();
+    StageError::new(ExitCode::Build, format!("{at}{}", pg::describe(error)))
+        .with_field("file", file.name.clone())
+        .with_diagnostic(d)
+}
+
+static SCRATCH: AtomicUsize = AtomicUsize::new(0);
+
+/// A throwaway database on the scratch server, dropped when done.
+struct Scratch {
+    admin: Session,
+    name: String,
+    session: Session,
+}
+
+impl Scratch {
+    async fn create(server: &ConnInfo) -> Result<Scratch, StageError> {
+        let admin = pg::connect(server, "confiture-diff").await?;
+        let name = format!("confiture_diff_{}_{}", std::process::id(), SCRATCH.fetch_add(1, Ordering::SeqCst));
+        admin
+            .client()
+            .batch_execute(&format!("CREATE DATABASE {} TEMPLATE template0", quote_ident(&name)))
+            .await
+            .map_err(pg::PgError::from)?;
+        let session = match pg::connect(&server.with_dbname(&name), "confiture-diff").await {
+            Ok(s) => s,
+            Err(e) => {
+                let _ = admin.client().batch_execute(&format!("DROP DATABASE {}", quote_ident(&name))).await;
+                return Err(e.into());
+            }
+        };
+        Ok(Scratch { admin, name, session })
+    }
+
+    async fn drop(self) {
+        drop(self.session);
+        let sql = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&self.name));
+        if let Err(e) = self.admin.client().batch_execute(&sql).await {
+            tracing::warn!("could not drop scratch database {}: {}", self.name, pg::describe(&e));
+        }
+    }
+}

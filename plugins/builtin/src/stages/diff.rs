@@ -1,0 +1,270 @@
+//! `diff`: compare two schemas and plan the statements that turn one into the other.
+//!
+//! Reads two sources (a live database, DDL files, or the migration chain — see docs/diff.md) into
+//! catalog models, plans the change (and, with `down`, the way back), and reports every
+//! difference with its hazards. With `fail-on-change` a difference fails the stage with exit 7
+//! (a drift gate); with `generate` the plan is written as a new migration pair. Reads only: the
+//! databases compared are never changed; DDL and migrations are built into throwaway databases
+//! on the run's ephemeral cluster, or on `dev-url`.
+//!
+//! ```kdl
+//! stage "drift" uses="diff" {
+//!     from "env:production"      // what is
+//!     to "schema"                // what should be: db/schema of `env` (default: the default env)
+//!     env "production"           // the environment `schema` and `migrations` refer to
+//!     dev-url "postgresql://localhost/postgres"  // scratch server for DDL sources (default: ephemeral)
+//!     fail-on-change #true       // exit 7 when they differ
+//!     down #true                 // also plan the way back
+//!     output "build/drift.sql"   // write the SQL
+//!     generate "add_users"       // write migrations/{timestamp}_add_users.{up,down}.sql instead
+//! }
+//! ```
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use async_trait::async_trait;
+use confiture_engine::ExitCode;
+use confiture_engine::diag::Diagnostics;
+use confiture_engine::pipeline::decode::Fields;
+use confiture_engine::pipeline::node::{Node, Text};
+use confiture_engine::project::{DirSpec, Environment, display_path};
+use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
+use serde::Serialize;
+
+use crate::diff::plan::{Change, Step};
+use crate::diff::source::{self, Source};
+
+/// The `diff` stage type.
+pub struct Diff;
+
+/// What a `diff` stage found (`schemas/stages/diff.json`; also `confiture diff --format json`).
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
+#[schemars(title = "outputs of a diff stage")]
+pub struct DiffOutputs {
+    /// The source compared from, as given (connection strings redacted).
+    pub from: String,
+    pub to: String,
+    /// Whether the schemas differ.
+    pub changed: bool,
+    /// One entry per object that differs.
+    pub changes: Vec<Change>,
+    /// The statements from `from` to `to`, grouped by object, in the order they run.
+    pub steps: Vec<Step>,
+    /// The way back (with `down`).
+    pub down_steps: Option<Vec<Step>>,
+    pub statements: usize,
+    /// Statements that carry at least one hazard.
+    pub hazardous: usize,
+    /// The plan as a script (`psql -1 -f`), hazards as comments.
+    pub sql: String,
+    /// The way back as a script (with `down`).
+    pub down_sql: Option<String>,
+    /// Files written (`output`, `generate`).
+    pub files: Vec<String>,
+    /// Milliseconds spent reading `from` and `to`, and planning.
+    pub timings_ms: Timings,
+}
+
+#[derive(Debug, Default, Serialize, schemars::JsonSchema)]
+pub struct Timings {
+    pub from: u64,
+    pub to: u64,
+    pub plan: u64,
+}
+
+/// A configured diff.
+#[derive(Debug)]
+pub struct DiffStage {
+    from: Source,
+    to: Source,
+    dev: Option<DatabaseRef>,
+    fail_on_change: bool,
+    down: bool,
+    output: Option<Text>,
+    generate: Option<(String, PathBuf)>,
+}
+
+impl StageType for Diff {
+    fn name(&self) -> &'static str {
+        "diff"
+    }
+
+    fn summary(&self) -> &'static str {
+        "compare two schemas (live, DDL or migrations) and plan the migration between them"
+    }
+
+    fn outputs(&self) -> &'static [&'static str] {
+        &["from", "to", "changed", "changes", "steps", "down_steps", "statements", "hazardous", "sql", "down_sql", "files", "timings_ms"]
+    }
+
+    fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
+        let mut f = Fields::new(node, format!("stage `{}` (diff)", cx.stage));
+        let env = match f.setting("env", d) {
+            Some(e) => cx.environment(e, d)?,
+            None => default_environment(cx),
+        };
+        let from = f.setting("from", d);
+        let to = f.setting("to", d);
+        let dev = f.setting("dev-url", d).and_then(|e| cx.database_ref(e, d));
+        let fail_on_change = f.setting_bool("fail-on-change", d).unwrap_or(false);
+        let down = f.setting_bool("down", d).unwrap_or(false);
+        let output = f.setting_text("output", d).cloned();
+        let generate = f.setting_text("generate", d).map(|t| t.display().to_string());
+        let migrations = f.setting_text("migrations", d).map(|t| PathBuf::from(t.display()));
+        f.finish(d);
+        let missing = |d: &mut Diagnostics, what: &str| {
+            d.push(
+                confiture_engine::diag::Diagnostic::error(
+                    "diff::missing-source",
+                    node.span,
+                    format!("stage `{}` needs `{what}`", cx.stage),
+                )
+                .with_label(format!("no `{what}`"))
+                .with_help(format!("add `{what} \"…\"`: {}", source::FORMS)),
+            );
+        };
+        if from.is_none() {
+            missing(d, "from");
+        }
+        if to.is_none() {
+            missing(d, "to");
+        }
+        let from = Source::decode(from?, cx, &env, d);
+        let to = Source::decode(to?, cx, &env, d);
+        let generate = match generate {
+            Some(name) => {
+                let dir = migrations
+                    .or_else(|| crate::stages::migrate::project_migrations_dir(cx.project))
+                    .unwrap_or_else(|| "db/migrations".into());
+                Some((name, cx.project.resolve(&dir)))
+            }
+            None => None,
+        };
+        Some(Arc::new(DiffStage { from: from?, to: to?, dev, fail_on_change, down: down || generate.is_some(), output, generate }))
+    }
+}
+
+fn default_environment(cx: &ConfigureCx<'_>) -> Environment {
+    cx.project.environment("default").unwrap_or_else(|_| Environment {
+        name: "default".into(),
+        database: None,
+        schema: vec![DirSpec::new("db/schema")],
+        seeds: Vec::new(),
+        origin: cx.project.root.clone(),
+    })
+}
+
+#[async_trait]
+impl Stage for DiffStage {
+    fn settings(&self) -> serde_json::Value {
+        serde_json::json!({
+            "from": self.from.describe(),
+            "to": self.to.describe(),
+            "dev_url": self.dev.as_ref().map(DatabaseRef::describe),
+            "fail_on_change": self.fail_on_change,
+            "down": self.down,
+            "output": self.output.as_ref().map(|t| t.display().to_string()),
+            "generate": self.generate.as_ref().map(|(n, dir)| format!("{} in {}", n, display_path(dir))),
+        })
+    }
+
+    async fn run(&self, cx: &StageContext) -> Result<Outputs, StageError> {
+        cx.progress(&format!("reading {}", self.from.describe()));
+        let t0 = Instant::now();
+        let a = source::load(&self.from, cx, self.dev.as_ref()).await?;
+        let t_from = t0.elapsed().as_millis() as u64;
+        cx.progress(&format!("reading {}", self.to.describe()));
+        let t1 = Instant::now();
+        let b = source::load(&self.to, cx, self.dev.as_ref()).await?;
+        let t_to = t1.elapsed().as_millis() as u64;
+        let t2 = Instant::now();
+        let cycle = |e: crate::diff::plan::CycleError| StageError::new(ExitCode::Failure, e.to_string());
+        let up = crate::diff::plan(&a, &b).map_err(cycle)?;
+        let down = if self.down { Some(crate::diff::plan(&b, &a).map_err(cycle)?) } else { None };
+        let t_plan = t2.elapsed().as_millis() as u64;
+
+        let mut outputs = DiffOutputs {
+            from: self.from.describe(),
+            to: self.to.describe(),
+            changed: !up.is_empty(),
+            statements: up.statement_count(),
+            hazardous: up.steps.iter().filter(|s| !s.hazards.is_empty()).map(|s| s.statements.len()).sum(),
+            sql: up.to_sql(),
+            down_sql: down.as_ref().map(|p| p.to_sql()),
+            changes: up.changes,
+            steps: up.steps,
+            down_steps: down.map(|p| p.steps),
+            files: Vec::new(),
+            timings_ms: Timings { from: t_from, to: t_to, plan: t_plan },
+        };
+        tracing::info!(
+            "{} differences, {} statements ({} ms reading, {} ms planning)",
+            outputs.changes.len(),
+            outputs.statements,
+            t_from + t_to,
+            t_plan
+        );
+        if let Some(t) = &self.output {
+            let path = cx.project.resolve(&PathBuf::from(cx.render(t)?));
+            write(&path, &outputs.sql)?;
+            outputs.files.push(display_path(&path));
+        }
+        if let Some((name, dir)) = &self.generate {
+            if outputs.changed {
+                outputs.files.extend(generate(name, dir, &outputs, &self.from, &self.to)?);
+            } else {
+                tracing::info!("no changes: nothing to generate");
+            }
+        }
+        let changed = outputs.changed;
+        let count = outputs.changes.len();
+        let mut out = Outputs::default();
+        out.extend_from(&outputs);
+        if changed && self.fail_on_change {
+            return Err(StageError::new(
+                ExitCode::Drift,
+                format!("{} and {} differ: {count} difference{}", outputs.from, outputs.to, if count == 1 { "" } else { "s" }),
+            )
+            .with_outputs(out));
+        }
+        Ok(out)
+    }
+}
+
+fn write(path: &std::path::Path, text: &str) -> Result<(), StageError> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .map_err(|e| StageError::new(ExitCode::Config, format!("cannot create {}: {e}", parent.display())))?;
+    }
+    std::fs::write(path, text).map_err(|e| StageError::new(ExitCode::Config, format!("cannot write {}: {e}", path.display())))
+}
+
+/// Write `{timestamp}_{name}.up.sql` and `.down.sql` into `dir`; refuses to overwrite.
+fn generate(name: &str, dir: &std::path::Path, outputs: &DiffOutputs, from: &Source, to: &Source) -> Result<Vec<String>, StageError> {
+    let stem = crate::stages::migrate::new_stem(name, std::time::SystemTime::now()).ok_or_else(|| {
+        StageError::new(
+            ExitCode::Config,
+            format!("`{name}` is not a migration name: use letters, digits and underscores"),
+        )
+    })?;
+    let header = |direction: &str| {
+        format!(
+            "-- {direction}: generated by `confiture migrate generate` from {} to {}.\n\
+             -- Review it: hazards are marked; renames show up as a drop and an add.\n\n",
+            from.describe(),
+            to.describe()
+        )
+    };
+    let up = dir.join(format!("{stem}.up.sql"));
+    let down = dir.join(format!("{stem}.down.sql"));
+    for p in [&up, &down] {
+        if p.exists() {
+            return Err(StageError::new(ExitCode::Config, format!("{} already exists", display_path(p))));
+        }
+    }
+    write(&up, &format!("{}{}\n", header("up"), outputs.sql))?;
+    write(&down, &format!("{}{}\n", header("down"), outputs.down_sql.as_deref().unwrap_or("")))?;
+    Ok(vec![display_path(&up), display_path(&down)])
+}

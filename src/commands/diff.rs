@@ -1,0 +1,293 @@
+//! `confiture diff`, `confiture drift` and `confiture migrate generate`: one-stage pipelines of the
+//! `diff` stage.
+
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use confiture_engine::ExitCode;
+use confiture_engine::pipeline::{self, node::Node};
+use confiture_engine::report::RunReport;
+
+use super::Format;
+
+pub const HELP: &str = "Sources (--from, --to):
+  postgresql://…, key=value      a live database
+  env:NAME                       the database of environment NAME (confiture.kdl)
+  schema, schema:ENV             the schema files of the default environment / of ENV
+  migrations, migrations:DIR     the migration chain, replayed in order
+  PATH                           a .sql file or a directory of them (a directory of *.up.sql
+                                 files is a migration chain)
+DDL and migrations are built into a throwaway database on an ephemeral PostgreSQL (or on
+--dev-url), so the server normalizes them; live databases are only read.
+
+Examples:
+  confiture diff --from env:production --to schema          what production lacks, as SQL
+  confiture diff --from migrations --to schema > next.sql   what the next migration must do
+  confiture diff --from schema --to env:staging --format json
+  confiture diff --from env:production --to schema --check  exit 7 when they differ (CI gate)
+  confiture diff --from old.sql --to new.sql --down         the way back
+
+The SQL runs as is (`psql -1 -f next.sql`); each step's hazards (locks, rewrites, data loss)
+are comments above it. Renamed objects appear as a drop and a create: review before running.
+Exit codes: 0 done (differences or not), 7 differences with --check, 3 connection failed,
+4 a DDL source does not build, 5 bad arguments.";
+
+pub const DRIFT_HELP: &str = "Examples:
+  confiture drift --env production              is production what db/schema says?
+  confiture drift --env production --format json
+
+Compares the environment's live database with its schema files (built into a throwaway
+database). Prints what differs: `+` missing from the database, `-` only in the database,
+`~` different. Exit codes: 0 no drift, 7 drift, 3 connection failed, 4 schema does not build.
+`confiture diff --from env:NAME --to schema:NAME` prints the SQL that would fix it.";
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// The plan as SQL, hazards as comments
+    Sql,
+    /// The plan and every difference (schemas/stages/diff.json)
+    Json,
+}
+
+#[derive(Args, Debug)]
+pub struct DiffArgs {
+    /// What is (see Sources below)
+    #[arg(long, value_name = "SRC")]
+    pub from: String,
+    /// What should be
+    #[arg(long, value_name = "SRC")]
+    pub to: String,
+    #[arg(long, value_enum, default_value = "sql")]
+    pub format: DiffFormat,
+    /// Print the way back (from --to to --from) instead
+    #[arg(long)]
+    pub down: bool,
+    /// Exit 7 when the schemas differ
+    #[arg(long)]
+    pub check: bool,
+    /// A server to build DDL and migration sources on, instead of an ephemeral one
+    #[arg(long, value_name = "DSN")]
+    pub dev_url: Option<String>,
+    /// The environment `schema` and `migrations` refer to [default: `default`]
+    #[arg(long, short = 'e', value_name = "ENV")]
+    pub env: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DriftArgs {
+    /// The environment whose database is checked against its schema files
+    #[arg(long, short = 'e', value_name = "ENV", env = "CONFITURE_ENV")]
+    pub env: String,
+    #[arg(long, value_enum, default_value = "text")]
+    pub format: Format,
+    /// A server to build the schema files on, instead of an ephemeral one
+    #[arg(long, value_name = "DSN")]
+    pub dev_url: Option<String>,
+}
+
+/// A path on the command line is relative to the working directory; the stage resolves relative
+/// to the project root.
+fn source_arg(value: &str) -> String {
+    let path = std::path::Path::new(value);
+    let special = value.contains("://")
+        || value.contains('=')
+        || value == "schema"
+        || value == "migrations"
+        || value.starts_with("env:")
+        || value.starts_with("schema:")
+        || value.starts_with("migrations:");
+    if !special && path.exists() {
+        return std::path::absolute(path).map(|a| a.display().to_string()).unwrap_or_else(|_| value.to_string());
+    }
+    match value.strip_prefix("migrations:") {
+        Some(dir) if std::path::Path::new(dir).exists() => format!(
+            "migrations:{}",
+            std::path::absolute(dir).map(|a| a.display().to_string()).unwrap_or_else(|_| dir.to_string())
+        ),
+        _ => value.to_string(),
+    }
+}
+
+fn stage(from: &str, to: &str, env: Option<&str>, dev_url: Option<&str>) -> Node {
+    let mut stage = Node::synthetic("stage")
+        .arg("diff")
+        .prop("uses", "diff")
+        .child(Node::synthetic("from").arg(source_arg(from)))
+        .child(Node::synthetic("to").arg(source_arg(to)));
+    if let Some(e) = env {
+        stage = stage.child(Node::synthetic("env").arg(e));
+    }
+    if let Some(d) = dev_url {
+        stage = stage.child(Node::synthetic("dev-url").arg(d));
+    }
+    stage
+}
+
+async fn run(stage: Node, name: &str, format: Format, quiet: bool, print: fn(&RunReport)) -> ExitCode {
+    let project = match super::target::project() {
+        Ok(p) => p,
+        Err(code) => return code,
+    };
+    let registry = confiture_plugins::registry();
+    let pipeline = match pipeline::from_nodes(name, vec![stage], project, &registry) {
+        Ok(p) => p,
+        Err(d) => {
+            crate::render::eprint_diagnostics(&d);
+            return ExitCode::Config;
+        }
+    };
+    super::pipeline::execute_with(pipeline, Some(1), format, quiet, print).await
+}
+
+pub async fn diff(args: DiffArgs, quiet: bool) -> ExitCode {
+    let mut s = stage(&args.from, &args.to, args.env.as_deref(), args.dev_url.as_deref());
+    if args.check {
+        s = s.child(Node::synthetic("fail-on-change").arg_bool(true));
+    }
+    if args.down {
+        s = s.child(Node::synthetic("down").arg_bool(true));
+    }
+    match (args.format, args.down) {
+        (DiffFormat::Json, _) => run(s, "diff", Format::Text, true, print_outputs).await,
+        (DiffFormat::Sql, false) => run(s, "diff", Format::Text, quiet, print_up).await,
+        (DiffFormat::Sql, true) => run(s, "diff", Format::Text, quiet, print_down).await,
+    }
+}
+
+pub async fn drift(args: DriftArgs, quiet: bool) -> ExitCode {
+    let s = stage(&format!("env:{}", args.env), &format!("schema:{}", args.env), None, args.dev_url.as_deref())
+        .child(Node::synthetic("fail-on-change").arg_bool(true));
+    match args.format {
+        Format::Json => run(s, "drift", Format::Text, true, print_outputs).await,
+        Format::Text => run(s, "drift", Format::Text, quiet, print_drift).await,
+    }
+}
+
+/// `confiture migrate generate`: the migration chain → the environment's schema, as a new pair.
+pub async fn generate(name: &str, env: Option<&str>, migrations: Option<PathBuf>, dev_url: Option<&str>, format: Format, quiet: bool) -> ExitCode {
+    let from = match &migrations {
+        Some(dir) => format!("migrations:{}", dir.display()),
+        None => "migrations".to_string(),
+    };
+    let to = match env {
+        Some(e) => format!("schema:{e}"),
+        None => "schema".to_string(),
+    };
+    let mut s = stage(&from, &to, env, dev_url).child(Node::synthetic("generate").arg(name));
+    if let Some(dir) = &migrations {
+        let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
+        s = s.child(Node::synthetic("migrations").arg(dir.display().to_string()));
+    }
+    match format {
+        Format::Json => run(s, "migrate-generate", Format::Text, true, print_outputs).await,
+        Format::Text => run(s, "migrate-generate", Format::Text, quiet, print_generated).await,
+    }
+}
+
+fn outputs(report: &RunReport) -> std::collections::BTreeMap<String, serde_json::Value> {
+    report.stages.first().map(|s| s.outputs.clone()).unwrap_or_default()
+}
+
+/// Whether the stage got as far as a plan (a failure before has nothing to print).
+fn planned(report: &RunReport) -> bool {
+    outputs(report).contains_key("changed")
+}
+
+fn print_outputs(report: &RunReport) {
+    if planned(report) {
+        crate::render::print_json(&outputs(report));
+    }
+}
+
+fn print_up(report: &RunReport) {
+    if let Some(serde_json::Value::String(sql)) = outputs(report).get("sql") {
+        if !sql.is_empty() {
+            outln!("{sql}");
+        }
+    }
+    summary(report);
+}
+
+fn print_down(report: &RunReport) {
+    if let Some(serde_json::Value::String(sql)) = outputs(report).get("down_sql") {
+        if !sql.is_empty() {
+            outln!("{sql}");
+        }
+    }
+    summary(report);
+}
+
+/// One line on stderr, so stdout stays a clean script.
+fn summary(report: &RunReport) {
+    let o = outputs(report);
+    if !planned(report) {
+        return;
+    }
+    let n = o.get("changes").and_then(|c| c.as_array()).map_or(0, Vec::len);
+    let statements = o.get("statements").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let hazardous = o.get("hazardous").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    if n == 0 {
+        eprintln!("-- no differences");
+    } else {
+        eprintln!(
+            "-- {n} difference{}, {statements} statement{} ({hazardous} with hazards)",
+            if n == 1 { "" } else { "s" },
+            if statements == 1 { "" } else { "s" }
+        );
+    }
+}
+
+fn print_drift(report: &RunReport) {
+    if !planned(report) {
+        return;
+    }
+    let o = outputs(report);
+    let s = |k: &str| o.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+    let changes = o.get("changes").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    if changes.is_empty() {
+        outln!("no drift: {} matches {}", s("from"), s("to"));
+        return;
+    }
+    outln!("drift: {} differs from {}\n", s("from"), s("to"));
+    let width = changes.iter().filter_map(|c| c["object"].as_str()).map(str::len).max().unwrap_or(0).min(60);
+    for c in &changes {
+        let object = c["object"].as_str().unwrap_or("?");
+        let (mark, what) = match c["action"].as_str() {
+            Some("create") => ("+", "missing from the database".to_string()),
+            Some("drop") => ("-", "only in the database".to_string()),
+            _ => (
+                "~",
+                c["details"]
+                    .as_array()
+                    .map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default(),
+            ),
+        };
+        outln!("  {mark} {object:<width$}  {what}");
+    }
+    outln!(
+        "\n{} difference{}. `confiture diff --from env:NAME --to schema:NAME` prints the SQL that fixes it.",
+        changes.len(),
+        if changes.len() == 1 { "" } else { "s" }
+    );
+}
+
+fn print_generated(report: &RunReport) {
+    if !planned(report) {
+        return;
+    }
+    let o = outputs(report);
+    let files: Vec<String> = o
+        .get("files")
+        .and_then(|f| f.as_array())
+        .map(|f| f.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .unwrap_or_default();
+    if files.is_empty() {
+        outln!("no changes: the schema files match the migrations; nothing written");
+        return;
+    }
+    for f in &files {
+        outln!("created {f}");
+    }
+    summary(report);
+}
