@@ -180,6 +180,20 @@ pub fn print_run_report(report: &RunReport) {
         outln!("  {mark} {:<width$} {time}{detail}", s.name);
         if s.uses == "migrate" && !s.outputs.is_empty() {
             print_migrations(&s.outputs);
+        } else if s.uses == "diff" && s.outputs.contains_key("changed") {
+            let shown = |k: &str| s.outputs.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+            let statements = s.outputs.get("statements").and_then(serde_json::Value::as_u64).unwrap_or(0);
+            if s.outputs["changed"] == serde_json::Value::Bool(false) {
+                outln!("      {} matches {}", shown("from"), shown("to"));
+            } else {
+                outln!("      from {} to {}: {statements} statements", shown("from"), shown("to"));
+                print_changes(&s.outputs, "      ");
+            }
+            if let Some(files) = s.outputs.get("files").and_then(|f| f.as_array()) {
+                for f in files.iter().filter_map(|f| f.as_str()) {
+                    outln!("      wrote {f}");
+                }
+            }
         } else if s.uses == "lint" && !s.outputs.is_empty() {
             // Errors and warnings as code frames; notes, which pass a release, one line each.
             let h = handler();
@@ -249,6 +263,28 @@ fn print_lint_summary(outputs: &std::collections::BTreeMap<String, serde_json::V
 pub fn print_current(report: &RunReport) {
     if let Some(serde_json::Value::String(v)) = report.stages.first().and_then(|s| s.outputs.get("current")) {
         outln!("{v}");
+    }
+}
+
+/// A diff's changes, a line each: `+` only in the target (`to`), `-` only in the source (`from`),
+/// `~` different, with what differs.
+pub fn print_changes(outputs: &std::collections::BTreeMap<String, serde_json::Value>, indent: &str) {
+    let changes = outputs.get("changes").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    let width = changes.iter().filter_map(|c| c["object"].as_str()).map(str::len).max().unwrap_or(0).min(60);
+    for c in &changes {
+        let object = c["object"].as_str().unwrap_or("?");
+        let (mark, what) = match c["action"].as_str() {
+            Some("create") => (paint("+", "32"), format!("only in {}", outputs["to"].as_str().unwrap_or("the target"))),
+            Some("drop") => (paint("-", "31"), format!("only in {}", outputs["from"].as_str().unwrap_or("the source"))),
+            _ => (
+                paint("~", "33"),
+                c["details"]
+                    .as_array()
+                    .map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
+                    .unwrap_or_default(),
+            ),
+        };
+        outln!("{indent}{mark} {object:<width$}  {what}");
     }
 }
 

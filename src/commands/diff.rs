@@ -26,6 +26,7 @@ Examples:
   confiture diff --from schema --to env:staging --format json
   confiture diff --from env:production --to schema --check  exit 7 when they differ (CI gate)
   confiture diff --from old.sql --to new.sql --down         the way back
+  confiture diff --from env:production --to schema --exclude 'audit.*'
 
 The SQL runs as is (`psql -1 -f next.sql`); each step's hazards (locks, rewrites, data loss)
 are comments above it. Renamed objects appear as a drop and a create: review before running.
@@ -37,7 +38,7 @@ pub const DRIFT_HELP: &str = "Examples:
   confiture drift --env production --format json
 
 Compares the environment's live database with its schema files (built into a throwaway
-database). Prints what differs: `+` missing from the database, `-` only in the database,
+database). Prints what differs: `+` only in the schema files, `-` only in the database,
 `~` different. Exit codes: 0 no drift, 7 drift, 3 connection failed, 4 schema does not build.
 `confiture diff --from env:NAME --to schema:NAME` prints the SQL that would fix it.";
 
@@ -71,6 +72,9 @@ pub struct DiffArgs {
     /// The environment `schema` and `migrations` refer to [default: `default`]
     #[arg(long, short = 'e', value_name = "ENV")]
     pub env: Option<String>,
+    /// Leave out objects whose qualified name matches, e.g. 'audit.*' (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -83,6 +87,9 @@ pub struct DriftArgs {
     /// A server to build the schema files on, instead of an ephemeral one
     #[arg(long, value_name = "DSN")]
     pub dev_url: Option<String>,
+    /// Leave out objects whose qualified name matches, e.g. 'audit.*' (repeatable)
+    #[arg(long, value_name = "GLOB")]
+    pub exclude: Vec<String>,
 }
 
 /// A path on the command line is relative to the working directory; the stage resolves relative
@@ -106,6 +113,17 @@ fn source_arg(value: &str) -> String {
         ),
         _ => value.to_string(),
     }
+}
+
+fn with_exclude(mut stage: Node, exclude: &[String]) -> Node {
+    if !exclude.is_empty() {
+        let mut n = Node::synthetic("exclude");
+        for g in exclude {
+            n = n.arg(g);
+        }
+        stage = stage.child(n);
+    }
+    stage
 }
 
 fn stage(from: &str, to: &str, env: Option<&str>, dev_url: Option<&str>) -> Node {
@@ -140,7 +158,7 @@ async fn run(stage: Node, name: &str, format: Format, quiet: bool, print: fn(&Ru
 }
 
 pub async fn diff(args: DiffArgs, quiet: bool) -> ExitCode {
-    let mut s = stage(&args.from, &args.to, args.env.as_deref(), args.dev_url.as_deref());
+    let mut s = with_exclude(stage(&args.from, &args.to, args.env.as_deref(), args.dev_url.as_deref()), &args.exclude);
     if args.check {
         s = s.child(Node::synthetic("fail-on-change").arg_bool(true));
     }
@@ -157,6 +175,7 @@ pub async fn diff(args: DiffArgs, quiet: bool) -> ExitCode {
 pub async fn drift(args: DriftArgs, quiet: bool) -> ExitCode {
     let s = stage(&format!("env:{}", args.env), &format!("schema:{}", args.env), None, args.dev_url.as_deref())
         .child(Node::synthetic("fail-on-change").arg_bool(true));
+    let s = with_exclude(s, &args.exclude);
     match args.format {
         Format::Json => run(s, "drift", Format::Text, true, print_outputs).await,
         Format::Text => run(s, "drift", Format::Text, quiet, print_drift).await,
@@ -164,7 +183,14 @@ pub async fn drift(args: DriftArgs, quiet: bool) -> ExitCode {
 }
 
 /// `confiture migrate generate`: the migration chain → the environment's schema, as a new pair.
-pub async fn generate(name: &str, env: Option<&str>, migrations: Option<PathBuf>, dev_url: Option<&str>, format: Format, quiet: bool) -> ExitCode {
+pub async fn generate(
+    name: &str,
+    env: Option<&str>,
+    migrations: Option<PathBuf>,
+    dev_url: Option<&str>,
+    format: Format,
+    quiet: bool,
+) -> ExitCode {
     let from = match &migrations {
         Some(dir) => format!("migrations:{}", dir.display()),
         None => "migrations".to_string(),
@@ -249,22 +275,7 @@ fn print_drift(report: &RunReport) {
         return;
     }
     outln!("drift: {} differs from {}\n", s("from"), s("to"));
-    let width = changes.iter().filter_map(|c| c["object"].as_str()).map(str::len).max().unwrap_or(0).min(60);
-    for c in &changes {
-        let object = c["object"].as_str().unwrap_or("?");
-        let (mark, what) = match c["action"].as_str() {
-            Some("create") => ("+", "missing from the database".to_string()),
-            Some("drop") => ("-", "only in the database".to_string()),
-            _ => (
-                "~",
-                c["details"]
-                    .as_array()
-                    .map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
-                    .unwrap_or_default(),
-            ),
-        };
-        outln!("  {mark} {object:<width$}  {what}");
-    }
+    crate::render::print_changes(&o, "  ");
     outln!(
         "\n{} difference{}. `confiture diff --from env:NAME --to schema:NAME` prints the SQL that fixes it.",
         changes.len(),

@@ -30,7 +30,7 @@ fn the_demo_release_pipeline_runs() {
     assert_valid("run-report.json", &v);
     assert_eq!(v["status"], "succeeded");
     let names: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
-    assert_eq!(names, ["lint", "build", "rehearse", "apply", "verify"]);
+    assert_eq!(names, ["lint", "build", "rehearse", "apply", "verify", "drift"]);
     let lint = &v["stages"][0]["outputs"];
     assert_valid("stages/lint.json", lint);
     assert_eq!(lint["counts"]["error"], 0, "the demo's SQL is lint-clean: {lint}");
@@ -43,6 +43,9 @@ fn the_demo_release_pipeline_runs() {
     assert_eq!(apply["counts"]["ran"], 3, "every demo migration applies from an empty database");
     assert_eq!(apply["current"], "20261120000000");
     assert_eq!(v["stages"][4]["status"], "succeeded");
+    let drift = &v["stages"][5]["outputs"];
+    assert_valid("stages/diff.json", drift);
+    assert_eq!(drift["changed"], false, "the migrations produce exactly db/schema: {drift}");
 }
 
 #[test]

@@ -5,6 +5,7 @@ mod build;
 mod cli;
 mod connect;
 mod demo;
+mod diff;
 mod ephemeral;
 mod lint;
 mod migrate;

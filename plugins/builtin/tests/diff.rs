@@ -90,9 +90,28 @@ async fn every_kind_of_object_is_read_and_rebuilt_both_ways() {
     let m_empty = diff::introspect(&empty).await.unwrap();
     let kinds: std::collections::BTreeSet<&str> = m_rich.objects.values().map(|o| o.kind()).collect();
     for kind in [
-        "schema", "extension", "enum", "composite type", "domain", "sequence", "sequence owner", "table", "column",
-        "column default", "constraint", "index", "view", "materialized view", "function", "procedure", "aggregate",
-        "trigger", "policy", "comment", "grant", "default privileges",
+        "schema",
+        "extension",
+        "enum",
+        "composite type",
+        "domain",
+        "sequence",
+        "sequence owner",
+        "table",
+        "column",
+        "column default",
+        "constraint",
+        "index",
+        "view",
+        "materialized view",
+        "function",
+        "procedure",
+        "aggregate",
+        "trigger",
+        "policy",
+        "comment",
+        "grant",
+        "default privileges",
     ] {
         assert!(kinds.contains(kind), "no {kind} in the model: {kinds:?}");
     }
@@ -156,7 +175,11 @@ async fn drops_and_data_loss_are_flagged_and_names_are_freed_before_reuse() {
         "CREATE TABLE t (id bigint, email text, CONSTRAINT t_email UNIQUE (email));\nCREATE TABLE gone (id int);",
     )
     .await;
-    let (_, b) = database("slots_b", "CREATE TABLE t (id bigint, email text);\nCREATE UNIQUE INDEX t_email ON t (lower(email));").await;
+    let (_, b) = database(
+        "slots_b",
+        "CREATE TABLE t (id bigint, email text);\nCREATE UNIQUE INDEX t_email ON t (lower(email));",
+    )
+    .await;
     let (ma, mb) = (diff::introspect(&a).await.unwrap(), diff::introspect(&b).await.unwrap());
     let plan = diff::plan(&ma, &mb).unwrap();
     let sql = plan.to_sql();
@@ -168,8 +191,16 @@ async fn drops_and_data_loss_are_flagged_and_names_are_freed_before_reuse() {
 
 #[tokio::test]
 async fn enum_values_are_added_in_place_and_a_new_not_null_column_is_flagged() {
-    let (_, a) = database("enum_a", "CREATE TYPE m AS ENUM ('a', 'c');\nCREATE TABLE t (id int, x m);\nINSERT INTO t VALUES (1, 'c');").await;
-    let (_, b) = database("enum_b", "CREATE TYPE m AS ENUM ('a', 'b', 'c', 'd');\nCREATE TABLE t (id int, x m, y int NOT NULL);").await;
+    let (_, a) = database(
+        "enum_a",
+        "CREATE TYPE m AS ENUM ('a', 'c');\nCREATE TABLE t (id int, x m);\nINSERT INTO t VALUES (1, 'c');",
+    )
+    .await;
+    let (_, b) = database(
+        "enum_b",
+        "CREATE TYPE m AS ENUM ('a', 'b', 'c', 'd');\nCREATE TABLE t (id int, x m, y int NOT NULL);",
+    )
+    .await;
     let (ma, mb) = (diff::introspect(&a).await.unwrap(), diff::introspect(&b).await.unwrap());
     let plan = diff::plan(&ma, &mb).unwrap();
     let sql = plan.to_sql();

@@ -59,7 +59,8 @@ async fn sqldef_corpus() {
 
     let server = testing::server();
     let admin = pg::connect(&server, "sqldef-corpus").await.unwrap();
-    let version: i32 = admin.client().query_one("SELECT current_setting('server_version_num')::int", &[]).await.unwrap().get(0);
+    let version: i32 =
+        admin.client().query_one("SELECT current_setting('server_version_num')::int", &[]).await.unwrap().get(0);
     // Roles are cluster-wide: create the ones cases grant to, and log-in users cases run as.
     let roles: BTreeSet<&String> = cases.iter().flat_map(|(_, c)| &c.managed_roles).collect();
     let users: BTreeSet<&String> = cases.iter().filter_map(|(_, c)| c.user.as_ref()).collect();
@@ -133,13 +134,11 @@ async fn sqldef_corpus() {
     }
     // The corpus must actually run: a broken harness skipping everything would pass otherwise.
     assert!(applicable >= 750, "only {applicable} cases were applicable; skipped: {skipped:?}");
-    let new: Vec<String> = failed.iter().filter(|(n, _)| !known.contains(*n)).map(|(n, w)| format!("{n}: {w}")).collect();
+    let new: Vec<String> =
+        failed.iter().filter(|(n, _)| !known.contains(*n)).map(|(n, w)| format!("{n}: {w}")).collect();
     let fixed: Vec<&String> = known.iter().filter(|n| !failed.contains_key(*n)).collect();
     assert!(new.is_empty(), "{} new failures:\n{}", new.len(), new.join("\n\n"));
-    assert!(
-        fixed.is_empty(),
-        "these cases pass now; remove them from tests/sqldef/known-failures.txt: {fixed:?}"
-    );
+    assert!(fixed.is_empty(), "these cases pass now; remove them from tests/sqldef/known-failures.txt: {fixed:?}");
 }
 
 async fn run_case(server: &pg::ConnInfo, i: usize, case: &Case, version: i32, verbose: bool) -> Outcome {
@@ -173,10 +172,7 @@ async fn run_case(server: &pg::ConnInfo, i: usize, case: &Case, version: i32, ve
         // The case runs as a user whose own schema comes first in its search_path.
         for db in [&a, &b] {
             let s = pg::connect(&server.with_dbname(db), "sqldef-corpus").await.unwrap();
-            s.client()
-                .batch_execute(&format!("CREATE SCHEMA {0} AUTHORIZATION {0}", quote_ident(user)))
-                .await
-                .unwrap();
+            s.client().batch_execute(&format!("CREATE SCHEMA {0} AUTHORIZATION {0}", quote_ident(user))).await.unwrap();
         }
         as_user.set("user", user.as_str());
     }
@@ -198,7 +194,10 @@ async fn compare(server: &pg::ConnInfo, a: &str, b: &str, case: &Case, verbose: 
         };
         for st in statements {
             if let Err(e) = s.client().batch_execute(st.text(sql)).await {
-                return Outcome::Skip(format!("input PostgreSQL rejects ({})", pg::describe(&e).lines().next().unwrap_or("")));
+                return Outcome::Skip(format!(
+                    "input PostgreSQL rejects ({})",
+                    pg::describe(&e).lines().next().unwrap_or("")
+                ));
             }
         }
     }

@@ -277,7 +277,8 @@ impl Builder {
             };
             let local: bool = r.get("attislocal");
             let inherited = r.get::<_, i32>("attinhcount") > 0;
-            let partition = matches!(self.model.objects.get(&table_key), Some(Object::Table { partition_of: Some(_), .. }));
+            let partition =
+                matches!(self.model.objects.get(&table_key), Some(Object::Table { partition_of: Some(_), .. }));
             if !local || (partition && inherited) {
                 // Inherited from a parent (or the partitioned table): creating the child creates it.
                 // Its own settings still count, as the parent's key stands for it.
@@ -320,7 +321,8 @@ impl Builder {
         for r in rows {
             let oid: u32 = r.get("oid");
             let relid: u32 = r.get("conrelid");
-            let Some(Object::Table { name: table, .. }) = self.find(PG_CLASS, relid, 0).and_then(|k| self.model.objects.get(k))
+            let Some(Object::Table { name: table, .. }) =
+                self.find(PG_CLASS, relid, 0).and_then(|k| self.model.objects.get(k))
             else {
                 continue;
             };
@@ -377,7 +379,12 @@ impl Builder {
                 PG_PROC,
                 oid,
                 0,
-                Object::Function { signature, kind, result: r.get::<_, Option<String>>("result").unwrap_or_default(), definition },
+                Object::Function {
+                    signature,
+                    kind,
+                    result: r.get::<_, Option<String>>("result").unwrap_or_default(),
+                    definition,
+                },
             );
         }
     }
@@ -406,7 +413,8 @@ impl Builder {
     fn policies(&mut self, rows: &[Row]) {
         for r in rows {
             let relid: u32 = r.get("polrelid");
-            let Some(Object::Table { name: table, .. }) = self.find(PG_CLASS, relid, 0).and_then(|k| self.model.objects.get(k))
+            let Some(Object::Table { name: table, .. }) =
+                self.find(PG_CLASS, relid, 0).and_then(|k| self.model.objects.get(k))
             else {
                 continue;
             };
@@ -511,9 +519,14 @@ impl Builder {
                 b'n' => "SCHEMAS",
                 _ => continue,
             };
-            acls.entry((role(&r.get::<_, String>("role")), r.get("schema"), on.to_string(), role(&r.get::<_, String>("grantee"))))
-                .or_default()
-                .insert(privilege);
+            acls.entry((
+                role(&r.get::<_, String>("role")),
+                r.get("schema"),
+                on.to_string(),
+                role(&r.get::<_, String>("grantee")),
+            ))
+            .or_default()
+            .insert(privilege);
         }
         for ((role, schema, on, grantee), privileges) in acls {
             let object = Object::DefaultPrivilege { role, schema: schema.clone(), on, grantee, privileges };

@@ -45,6 +45,41 @@ impl Model {
     pub fn deps_of(&self, key: &Key) -> impl Iterator<Item = &Key> {
         self.deps.get(key).into_iter().flatten()
     }
+
+    /// Leave out the objects whose name `excluded` says so, with what belongs to them (a table's
+    /// columns, indexes, comments, …). Names are matched as SQL spells them: `schema.name`.
+    pub fn exclude(&mut self, excluded: impl Fn(&str) -> bool) {
+        let direct: BTreeSet<Key> = self
+            .objects
+            .iter()
+            .filter(|(_, o)| o.name_for_matching().is_some_and(&excluded))
+            .map(|(k, _)| k.clone())
+            .collect();
+        if direct.is_empty() {
+            return;
+        }
+        let gone = |k: &Key, objects: &BTreeMap<Key, Object>| {
+            let mut k = k.clone();
+            for _ in 0..8 {
+                if direct.contains(&k) {
+                    return true;
+                }
+                match objects.get(&k).and_then(Object::parent) {
+                    Some(p) => k = p,
+                    None => return false,
+                }
+            }
+            false
+        };
+        let remove: Vec<Key> = self.objects.keys().filter(|k| gone(k, &self.objects)).cloned().collect();
+        for k in &remove {
+            self.objects.remove(k);
+            self.deps.remove(k);
+        }
+        for deps in self.deps.values_mut() {
+            deps.retain(|d| !remove.contains(d));
+        }
+    }
 }
 
 /// An object's identity: its kind and its name as SQL would spell it (quoted where needed), e.g.
@@ -79,23 +114,170 @@ pub fn literal(value: &str) -> String {
 /// PostgreSQL's reserved, column-name and type/function-name keywords (kwlist.h): a bare
 /// identifier spelled like one of these may not parse, so it is quoted.
 const KEYWORDS: &[&str] = &[
-    "all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "authorization", "between",
-    "bigint", "binary", "bit", "boolean", "both", "case", "cast", "char", "character", "check", "coalesce",
-    "collate", "collation", "column", "concurrently", "constraint", "create", "cross", "current_catalog",
-    "current_date", "current_role", "current_schema", "current_time", "current_timestamp", "current_user", "dec",
-    "decimal", "default", "deferrable", "desc", "distinct", "do", "else", "end", "except", "exists", "extract",
-    "false", "fetch", "float", "for", "foreign", "freeze", "from", "full", "grant", "greatest", "group", "grouping",
-    "having", "ilike", "in", "initially", "inner", "inout", "int", "integer", "intersect", "interval", "into", "is",
-    "isnull", "join", "json", "json_array", "json_arrayagg", "json_exists", "json_object", "json_objectagg",
-    "json_query", "json_scalar", "json_serialize", "json_table", "json_value", "lateral", "leading", "least",
-    "left", "like", "limit", "localtime", "localtimestamp", "merge_action", "national", "natural", "nchar", "none",
-    "normalize", "not", "notnull", "null", "nullif", "numeric", "offset", "on", "only", "or", "order", "out",
-    "outer", "overlaps", "overlay", "placing", "position", "precision", "primary", "real", "references",
-    "returning", "right", "row", "select", "session_user", "setof", "similar", "smallint", "some", "substring",
-    "symmetric", "system_user", "table", "tablesample", "then", "time", "timestamp", "to", "trailing", "treat",
-    "trim", "true", "union", "unique", "user", "using", "values", "varchar", "variadic", "verbose", "when",
-    "where", "window", "with", "xmlattributes", "xmlconcat", "xmlelement", "xmlexists", "xmlforest",
-    "xmlnamespaces", "xmlparse", "xmlpi", "xmlroot", "xmlserialize", "xmltable",
+    "all",
+    "analyse",
+    "analyze",
+    "and",
+    "any",
+    "array",
+    "as",
+    "asc",
+    "asymmetric",
+    "authorization",
+    "between",
+    "bigint",
+    "binary",
+    "bit",
+    "boolean",
+    "both",
+    "case",
+    "cast",
+    "char",
+    "character",
+    "check",
+    "coalesce",
+    "collate",
+    "collation",
+    "column",
+    "concurrently",
+    "constraint",
+    "create",
+    "cross",
+    "current_catalog",
+    "current_date",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "dec",
+    "decimal",
+    "default",
+    "deferrable",
+    "desc",
+    "distinct",
+    "do",
+    "else",
+    "end",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "fetch",
+    "float",
+    "for",
+    "foreign",
+    "freeze",
+    "from",
+    "full",
+    "grant",
+    "greatest",
+    "group",
+    "grouping",
+    "having",
+    "ilike",
+    "in",
+    "initially",
+    "inner",
+    "inout",
+    "int",
+    "integer",
+    "intersect",
+    "interval",
+    "into",
+    "is",
+    "isnull",
+    "join",
+    "json",
+    "json_array",
+    "json_arrayagg",
+    "json_exists",
+    "json_object",
+    "json_objectagg",
+    "json_query",
+    "json_scalar",
+    "json_serialize",
+    "json_table",
+    "json_value",
+    "lateral",
+    "leading",
+    "least",
+    "left",
+    "like",
+    "limit",
+    "localtime",
+    "localtimestamp",
+    "merge_action",
+    "national",
+    "natural",
+    "nchar",
+    "none",
+    "normalize",
+    "not",
+    "notnull",
+    "null",
+    "nullif",
+    "numeric",
+    "offset",
+    "on",
+    "only",
+    "or",
+    "order",
+    "out",
+    "outer",
+    "overlaps",
+    "overlay",
+    "placing",
+    "position",
+    "precision",
+    "primary",
+    "real",
+    "references",
+    "returning",
+    "right",
+    "row",
+    "select",
+    "session_user",
+    "setof",
+    "similar",
+    "smallint",
+    "some",
+    "substring",
+    "symmetric",
+    "system_user",
+    "table",
+    "tablesample",
+    "then",
+    "time",
+    "timestamp",
+    "to",
+    "trailing",
+    "treat",
+    "trim",
+    "true",
+    "union",
+    "unique",
+    "user",
+    "using",
+    "values",
+    "varchar",
+    "variadic",
+    "verbose",
+    "when",
+    "where",
+    "window",
+    "with",
+    "xmlattributes",
+    "xmlconcat",
+    "xmlelement",
+    "xmlexists",
+    "xmlforest",
+    "xmlnamespaces",
+    "xmlparse",
+    "xmlpi",
+    "xmlroot",
+    "xmlserialize",
+    "xmltable",
 ];
 
 /// A column's position: used to order `CREATE TABLE`, equal to any other position.
@@ -407,6 +589,23 @@ impl Object {
             Object::Policy { table, name, .. } => format!("POLICY {} ON {table}", ident(name)),
             _ => return None,
         })
+    }
+
+    /// The name `exclude` patterns match: the object's own qualified name, or its table's.
+    pub fn name_for_matching(&self) -> Option<&str> {
+        match self {
+            Object::Schema { name } | Object::Extension { name, .. } => Some(name),
+            Object::Enum { name, .. }
+            | Object::Composite { name, .. }
+            | Object::Domain { name, .. }
+            | Object::Sequence { name, .. }
+            | Object::Table { name, .. }
+            | Object::Index { name, .. }
+            | Object::View { name, .. } => Some(name),
+            Object::SequenceOwner { table, .. } => Some(table),
+            Object::Function { signature, .. } => signature.split('(').next(),
+            _ => self.table(),
+        }
     }
 
     /// The table it belongs to, for reports.

@@ -152,7 +152,8 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
             dependents.entry(on).or_default().push(from);
         }
     }
-    let mut work: Vec<&Key> = status.iter().filter(|(_, s)| matches!(s, Status::Drop | Status::Recreate)).map(|(k, _)| *k).collect();
+    let mut work: Vec<&Key> =
+        status.iter().filter(|(_, s)| matches!(s, Status::Drop | Status::Recreate)).map(|(k, _)| *k).collect();
     // A column whose type changes takes down what PostgreSQL will not rewrite for it.
     let retyped: Vec<&Key> = alters.iter().filter(|(_, a)| a.retypes_column).map(|(k, _)| *k).collect();
     for k in retyped {
@@ -222,7 +223,9 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
                 _ => o.parent(),
             };
             match parent {
-                Some(p) if goes_with_parent(o) && matches!(status.get(&p), Some(Status::Drop | Status::Recreate)) => k = p,
+                Some(p) if goes_with_parent(o) && matches!(status.get(&p), Some(Status::Drop | Status::Recreate)) => {
+                    k = p
+                }
                 _ => return Some(k),
             }
         }
@@ -232,7 +235,9 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
         loop {
             let o = b.objects.get(&k)?;
             match o.parent() {
-                Some(p) if created_with_parent(o) && matches!(status.get(&p), Some(Status::Create | Status::Recreate)) => {
+                Some(p)
+                    if created_with_parent(o) && matches!(status.get(&p), Some(Status::Create | Status::Recreate)) =>
+                {
                     k = p
                 }
                 _ => return Some(k),
@@ -258,11 +263,19 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
                 let owner = create_node(k).unwrap_or_else(|| k.clone());
                 g.node(Action::Create, &owner, &b.objects[&owner]);
                 if &owner == k {
-                    g.set(Action::Create, k, render::create(&b.objects[k], b), render::create_hazards(&b.objects[k], a, b));
+                    g.set(
+                        Action::Create,
+                        k,
+                        render::create(&b.objects[k], b),
+                        render::create_hazards(&b.objects[k], a, b),
+                    );
                 }
             }
             Status::Recreate => {
-                changes.push(change(Action::Alter, &b.objects[k], render::details(&a.objects[k], &b.objects[k])));
+                // Rebuilt only because something it depends on is: not a difference.
+                if a.objects[k] != b.objects[k] {
+                    changes.push(change(Action::Alter, &b.objects[k], render::details(&a.objects[k], &b.objects[k])));
+                }
                 let owner = drop_node(k).unwrap_or_else(|| k.clone());
                 g.node(Action::Drop, &owner, &a.objects[&owner]);
                 if &owner == k {
@@ -271,7 +284,12 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
                 let owner = create_node(k).unwrap_or_else(|| k.clone());
                 g.node(Action::Create, &owner, &b.objects[&owner]);
                 if &owner == k {
-                    g.set(Action::Create, k, render::create(&b.objects[k], b), render::create_hazards(&b.objects[k], a, b));
+                    g.set(
+                        Action::Create,
+                        k,
+                        render::create(&b.objects[k], b),
+                        render::create_hazards(&b.objects[k], a, b),
+                    );
                 }
             }
             Status::Alter => {

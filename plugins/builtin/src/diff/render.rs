@@ -60,12 +60,23 @@ pub fn create(o: &Object, m: &Model) -> Vec<String> {
         Object::SequenceOwner { sequence, table, column } => {
             vec![format!("ALTER SEQUENCE {sequence} OWNED BY {table}.{}", ident(column))]
         }
-        Object::Table { name, partitioned_by, partition_of, inherits, unlogged, options, row_security, force_row_security } => {
+        Object::Table {
+            name,
+            partitioned_by,
+            partition_of,
+            inherits,
+            unlogged,
+            options,
+            row_security,
+            force_row_security,
+        } => {
             let mut columns: Vec<(i16, String)> = m
                 .objects
                 .values()
                 .filter_map(|c| match c {
-                    Object::Column { table, position, .. } if table == name => Some((position.0, column_definition(c, m))),
+                    Object::Column { table, position, .. } if table == name => {
+                        Some((position.0, column_definition(c, m)))
+                    }
                     _ => None,
                 })
                 .collect();
@@ -245,8 +256,28 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
             }
         }
         (
-            Object::Sequence { name, data_type: t1, start: s1, increment: i1, min: n1, max: x1, cache: c1, cycle: y1, unlogged: u1 },
-            Object::Sequence { data_type: t2, start: s2, increment: i2, min: n2, max: x2, cache: c2, cycle: y2, unlogged: u2, .. },
+            Object::Sequence {
+                name,
+                data_type: t1,
+                start: s1,
+                increment: i1,
+                min: n1,
+                max: x1,
+                cache: c1,
+                cycle: y1,
+                unlogged: u1,
+            },
+            Object::Sequence {
+                data_type: t2,
+                start: s2,
+                increment: i2,
+                min: n2,
+                max: x2,
+                cache: c2,
+                cycle: y2,
+                unlogged: u2,
+                ..
+            },
         ) => {
             let mut opts = String::new();
             if t1 != t2 {
@@ -322,14 +353,18 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
                 st.push(format!("ALTER TABLE {name} SET {}", if *u2 { "UNLOGGED" } else { "LOGGED" }));
                 hz.push(hazard("rewrites-table", format!("{name} is rewritten")));
             }
-            let keys = |o: &[String]| o.iter().map(|x| x.split('=').next().unwrap_or(x).to_string()).collect::<Vec<_>>();
+            let keys =
+                |o: &[String]| o.iter().map(|x| x.split('=').next().unwrap_or(x).to_string()).collect::<Vec<_>>();
             let gone: Vec<String> = keys(x1).into_iter().filter(|k| !keys(x2).contains(k)).collect();
             if !gone.is_empty() {
                 st.push(format!("ALTER TABLE {name} RESET ({})", gone.join(", ")));
             }
             let set: Vec<&String> = x2.iter().filter(|o| !x1.contains(o)).collect();
             if !set.is_empty() {
-                st.push(format!("ALTER TABLE {name} SET ({})", set.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+                st.push(format!(
+                    "ALTER TABLE {name} SET ({})",
+                    set.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                ));
             }
             if r1 != r2 {
                 st.push(format!("ALTER TABLE {name} {} ROW LEVEL SECURITY", if *r2 { "ENABLE" } else { "DISABLE" }));
@@ -342,7 +377,9 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
             }
         }
         (
-            Object::Column { table, name, data_type: t1, collation: c1, not_null: n1, identity: i1, generated: g1, .. },
+            Object::Column {
+                table, name, data_type: t1, collation: c1, not_null: n1, identity: i1, generated: g1, ..
+            },
             Object::Column { data_type: t2, collation: c2, not_null: n2, identity: i2, generated: g2, .. },
         ) => {
             if g1 != g2 {
@@ -355,7 +392,10 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
                 st.push(format!("ALTER TABLE {table} ALTER COLUMN {col} TYPE {t2}{collate}{using}"));
                 retypes_column = t1 != t2;
                 if !binary_coercible(t1, t2) || c1 != c2 {
-                    hz.push(hazard("rewrites-table", format!("{table} is rewritten (and its indexes rebuilt) for {col}: {t1} → {t2}")));
+                    hz.push(hazard(
+                        "rewrites-table",
+                        format!("{table} is rewritten (and its indexes rebuilt) for {col}: {t1} → {t2}"),
+                    ));
                 }
             }
             // An identity column is NOT NULL: the identity goes before NOT NULL can.
@@ -363,7 +403,10 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
                 st.push(format!("ALTER TABLE {table} ALTER COLUMN {col} DROP IDENTITY"));
             }
             if n1 != n2 {
-                st.push(format!("ALTER TABLE {table} ALTER COLUMN {col} {} NOT NULL", if *n2 { "SET" } else { "DROP" }));
+                st.push(format!(
+                    "ALTER TABLE {table} ALTER COLUMN {col} {} NOT NULL",
+                    if *n2 { "SET" } else { "DROP" }
+                ));
                 if *n2 {
                     hz.push(hazard("scans-table", format!("{table} is scanned for NULLs in {col}")));
                     hz.push(hazard("fails-on-data", format!("fails if {table}.{col} holds NULLs")));
@@ -414,14 +457,15 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
             }
             st.push(definition.clone());
         }
-        (
-            Object::Trigger { table, name, definition: d1, .. },
-            Object::Trigger { definition: d2, enabled, .. },
-        ) => {
+        (Object::Trigger { table, name, definition: d1, .. }, Object::Trigger { definition: d2, enabled, .. }) => {
             if d1 != d2 {
                 return None;
             }
-            st.push(format!("ALTER TABLE {table} {} TRIGGER {}", trigger_state(*enabled).unwrap_or("ENABLE"), ident(name)));
+            st.push(format!(
+                "ALTER TABLE {table} {} TRIGGER {}",
+                trigger_state(*enabled).unwrap_or("ENABLE"),
+                ident(name)
+            ));
         }
         (
             Object::Policy { table, name, permissive: p1, command: c1, roles: r1, using: u1, with_check: w1 },
@@ -443,10 +487,9 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
             st.push(s);
         }
         (Object::Comment { .. }, Object::Comment { .. }) => st.extend(create(b, m)),
-        (
-            Object::Grant { target, grantee, privileges: p1, column, .. },
-            Object::Grant { privileges: p2, .. },
-        ) => st.extend(grant_statements(target, column.as_deref(), grantee, p1, p2)),
+        (Object::Grant { target, grantee, privileges: p1, column, .. }, Object::Grant { privileges: p2, .. }) => {
+            st.extend(grant_statements(target, column.as_deref(), grantee, p1, p2))
+        }
         (
             Object::DefaultPrivilege { role, schema, on, grantee, privileges: p1 },
             Object::DefaultPrivilege { privileges: p2, .. },
@@ -460,7 +503,9 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
 fn binary_coercible(from: &str, to: &str) -> bool {
     let base = |t: &str| t.split('(').next().unwrap_or(t).trim().to_string();
     let typmod = |t: &str| {
-        t.split_once('(').and_then(|(_, r)| r.trim_end_matches(')').split(',').next().map(str::trim).and_then(|n| n.parse::<u32>().ok()))
+        t.split_once('(').and_then(|(_, r)| {
+            r.trim_end_matches(')').split(',').next().map(str::trim).and_then(|n| n.parse::<u32>().ok())
+        })
     };
     match (base(from).as_str(), base(to).as_str()) {
         ("character varying", "text") | ("character varying", "character varying") => {
@@ -515,7 +560,16 @@ fn column_definition(c: &Object, m: &Model) -> String {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn sequence_options(data_type: &str, start: i64, increment: i64, min: i64, max: i64, cache: i64, cycle: bool, create: bool) -> String {
+fn sequence_options(
+    data_type: &str,
+    start: i64,
+    increment: i64,
+    min: i64,
+    max: i64,
+    cache: i64,
+    cycle: bool,
+    create: bool,
+) -> String {
     let (tmin, tmax) = match data_type {
         "smallint" => (i16::MIN as i64, i16::MAX as i64),
         "integer" => (i32::MIN as i64, i32::MAX as i64),
@@ -549,7 +603,13 @@ fn sequence_options(data_type: &str, start: i64, increment: i64, min: i64, max: 
 }
 
 /// GRANT/REVOKE taking privileges `from` → `to` (a `*` suffix is WITH GRANT OPTION).
-fn grant_statements(target: &str, column: Option<&str>, grantee: &str, from: &BTreeSet<String>, to: &BTreeSet<String>) -> Vec<String> {
+fn grant_statements(
+    target: &str,
+    column: Option<&str>,
+    grantee: &str,
+    from: &BTreeSet<String>,
+    to: &BTreeSet<String>,
+) -> Vec<String> {
     let cols = column.map(|c| format!(" ({})", ident(c))).unwrap_or_default();
     let plain = |s: &BTreeSet<String>| s.iter().map(|p| p.trim_end_matches('*').to_string()).collect::<BTreeSet<_>>();
     let mut out = Vec::new();
@@ -570,8 +630,11 @@ fn grant_statements(target: &str, column: Option<&str>, grantee: &str, from: &BT
     if !grant.is_empty() {
         out.push(format!("GRANT {}{cols} ON {target} TO {grantee}", grant.join(", ")));
     }
-    let with_option: Vec<String> =
-        to.iter().filter(|p| p.ends_with('*') && !from.contains(*p)).map(|p| p.trim_end_matches('*').to_string()).collect();
+    let with_option: Vec<String> = to
+        .iter()
+        .filter(|p| p.ends_with('*') && !from.contains(*p))
+        .map(|p| p.trim_end_matches('*').to_string())
+        .collect();
     if !with_option.is_empty() {
         out.push(format!("GRANT {}{cols} ON {target} TO {grantee} WITH GRANT OPTION", with_option.join(", ")));
     }
@@ -595,7 +658,8 @@ fn default_privilege_statements(
 
 /// What differs between two versions of an object, for reports.
 pub fn details(a: &Object, b: &Object) -> Vec<String> {
-    let (Ok(serde_json::Value::Object(ja)), Ok(serde_json::Value::Object(jb))) = (serde_json::to_value(a), serde_json::to_value(b))
+    let (Ok(serde_json::Value::Object(ja)), Ok(serde_json::Value::Object(jb))) =
+        (serde_json::to_value(a), serde_json::to_value(b))
     else {
         return Vec::new();
     };
@@ -625,8 +689,13 @@ pub fn drop_hazards(o: &Object) -> Vec<Hazard> {
         Object::View { name, materialized: true, .. } => {
             vec![hazard("deletes-data", format!("drops materialized view {name} (refilled only when it is recreated)"))]
         }
-        Object::Sequence { name, .. } => vec![hazard("deletes-data", format!("drops sequence {name} and its position"))],
-        Object::Constraint { table, .. } | Object::Index { table, .. } | Object::Trigger { table, .. } | Object::Policy { table, .. } => {
+        Object::Sequence { name, .. } => {
+            vec![hazard("deletes-data", format!("drops sequence {name} and its position"))]
+        }
+        Object::Constraint { table, .. }
+        | Object::Index { table, .. }
+        | Object::Trigger { table, .. }
+        | Object::Policy { table, .. } => {
             vec![exclusive(table)]
         }
         _ => Vec::new(),
@@ -654,18 +723,25 @@ pub fn create_hazards(o: &Object, a: &Model, b: &Model) -> Vec<Hazard> {
             match kind {
                 'f' => h.push(hazard(
                     "locks",
-                    format!("SHARE ROW EXCLUSIVE lock on {table} and the referenced table: blocks writes while it runs"),
+                    format!(
+                        "SHARE ROW EXCLUSIVE lock on {table} and the referenced table: blocks writes while it runs"
+                    ),
                 )),
                 _ => h.push(exclusive(table)),
             }
             if matches!(kind, 'p' | 'u' | 'x') {
                 h.push(hazard("builds-index", format!("{} builds an index on {table} while writes wait", ident(name))));
             } else if !definition.ends_with("NOT VALID") {
-                h.push(hazard("validates", format!("{table} is scanned to validate {}; add it NOT VALID and VALIDATE later", ident(name))));
+                h.push(hazard(
+                    "validates",
+                    format!("{table} is scanned to validate {}; add it NOT VALID and VALIDATE later", ident(name)),
+                ));
             }
             h
         }
-        Object::Index { table, name, definition, on: "table", .. } if existing(table) && !definition.contains(" CONCURRENTLY ") => {
+        Object::Index { table, name, definition, on: "table", .. }
+            if existing(table) && !definition.contains(" CONCURRENTLY ") =>
+        {
             vec![hazard("builds-index", format!("{name} is built under a SHARE lock on {table}: writes wait"))]
         }
         _ => Vec::new(),

@@ -79,7 +79,8 @@ impl Source {
             return Some(Source::Ddl { shown, dirs: env.schema, file: None });
         }
         if value == "migrations" {
-            let dir = crate::stages::migrate::project_migrations_dir(cx.project).unwrap_or_else(|| "db/migrations".into());
+            let dir =
+                crate::stages::migrate::project_migrations_dir(cx.project).unwrap_or_else(|| "db/migrations".into());
             return Some(Source::Migrations(cx.project.resolve(&dir)));
         }
         if let Some(dir) = value.strip_prefix("migrations:") {

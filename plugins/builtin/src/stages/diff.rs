@@ -17,6 +17,7 @@
 //!     down #true                 // also plan the way back
 //!     output "build/drift.sql"   // write the SQL
 //!     generate "add_users"       // write migrations/{timestamp}_add_users.{up,down}.sql instead
+//!     exclude "audit.*" "public.tmp_*"  // leave these out (the tracking table always is)
 //! }
 //! ```
 
@@ -84,6 +85,9 @@ pub struct DiffStage {
     down: bool,
     output: Option<Text>,
     generate: Option<(String, PathBuf)>,
+    /// Globs over qualified names (`audit.*`, `public.tmp_*`); the tracking table always.
+    exclude: Vec<String>,
+    excluded: globset::GlobSet,
 }
 
 impl StageType for Diff {
@@ -96,7 +100,20 @@ impl StageType for Diff {
     }
 
     fn outputs(&self) -> &'static [&'static str] {
-        &["from", "to", "changed", "changes", "steps", "down_steps", "statements", "hazardous", "sql", "down_sql", "files", "timings_ms"]
+        &[
+            "from",
+            "to",
+            "changed",
+            "changes",
+            "steps",
+            "down_steps",
+            "statements",
+            "hazardous",
+            "sql",
+            "down_sql",
+            "files",
+            "timings_ms",
+        ]
     }
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
@@ -113,6 +130,32 @@ impl StageType for Diff {
         let output = f.setting_text("output", d).cloned();
         let generate = f.setting_text("generate", d).map(|t| t.display().to_string());
         let migrations = f.setting_text("migrations", d).map(|t| PathBuf::from(t.display()));
+        let mut exclude = Vec::new();
+        let mut globs = globset::GlobSetBuilder::new();
+        for n in f.children("exclude") {
+            for e in &n.args {
+                let Some(g) = confiture_engine::pipeline::decode::static_text(e, d) else { continue };
+                match globset::Glob::new(&g) {
+                    Ok(glob) => {
+                        globs.add(glob);
+                        exclude.push(g);
+                    }
+                    Err(err) => d.push(
+                        confiture_engine::diag::Diagnostic::error(
+                            "pipeline::invalid-glob",
+                            e.span,
+                            format!("invalid glob `{g}`: {err}"),
+                        )
+                        .with_label("not a glob")
+                        .with_help("match qualified names: `audit.*`, `public.tmp_*`, `*.log_*`"),
+                    ),
+                }
+            }
+        }
+        globs.add(
+            globset::Glob::new(&globset::escape(&crate::stages::migrate::project_tracking_table(cx.project))).ok()?,
+        );
+        let excluded = globs.build().ok()?;
         f.finish(d);
         let missing = |d: &mut Diagnostics, what: &str| {
             d.push(
@@ -142,7 +185,17 @@ impl StageType for Diff {
             }
             None => None,
         };
-        Some(Arc::new(DiffStage { from: from?, to: to?, dev, fail_on_change, down: down || generate.is_some(), output, generate }))
+        Some(Arc::new(DiffStage {
+            from: from?,
+            to: to?,
+            dev,
+            fail_on_change,
+            down: down || generate.is_some(),
+            output,
+            generate,
+            exclude,
+            excluded,
+        }))
     }
 }
 
@@ -167,17 +220,20 @@ impl Stage for DiffStage {
             "down": self.down,
             "output": self.output.as_ref().map(|t| t.display().to_string()),
             "generate": self.generate.as_ref().map(|(n, dir)| format!("{} in {}", n, display_path(dir))),
+            "exclude": self.exclude,
         })
     }
 
     async fn run(&self, cx: &StageContext) -> Result<Outputs, StageError> {
         cx.progress(&format!("reading {}", self.from.describe()));
         let t0 = Instant::now();
-        let a = source::load(&self.from, cx, self.dev.as_ref()).await?;
+        let mut a = source::load(&self.from, cx, self.dev.as_ref()).await?;
+        a.exclude(|name| self.excluded.is_match(name));
         let t_from = t0.elapsed().as_millis() as u64;
         cx.progress(&format!("reading {}", self.to.describe()));
         let t1 = Instant::now();
-        let b = source::load(&self.to, cx, self.dev.as_ref()).await?;
+        let mut b = source::load(&self.to, cx, self.dev.as_ref()).await?;
+        b.exclude(|name| self.excluded.is_match(name));
         let t_to = t1.elapsed().as_millis() as u64;
         let t2 = Instant::now();
         let cycle = |e: crate::diff::plan::CycleError| StageError::new(ExitCode::Failure, e.to_string());
@@ -225,7 +281,12 @@ impl Stage for DiffStage {
         if changed && self.fail_on_change {
             return Err(StageError::new(
                 ExitCode::Drift,
-                format!("{} and {} differ: {count} difference{}", outputs.from, outputs.to, if count == 1 { "" } else { "s" }),
+                format!(
+                    "{} and {} differ: {count} difference{}",
+                    outputs.from,
+                    outputs.to,
+                    if count == 1 { "" } else { "s" }
+                ),
             )
             .with_outputs(out));
         }
@@ -238,11 +299,18 @@ fn write(path: &std::path::Path, text: &str) -> Result<(), StageError> {
         std::fs::create_dir_all(parent)
             .map_err(|e| StageError::new(ExitCode::Config, format!("cannot create {}: {e}", parent.display())))?;
     }
-    std::fs::write(path, text).map_err(|e| StageError::new(ExitCode::Config, format!("cannot write {}: {e}", path.display())))
+    std::fs::write(path, text)
+        .map_err(|e| StageError::new(ExitCode::Config, format!("cannot write {}: {e}", path.display())))
 }
 
 /// Write `{timestamp}_{name}.up.sql` and `.down.sql` into `dir`; refuses to overwrite.
-fn generate(name: &str, dir: &std::path::Path, outputs: &DiffOutputs, from: &Source, to: &Source) -> Result<Vec<String>, StageError> {
+fn generate(
+    name: &str,
+    dir: &std::path::Path,
+    outputs: &DiffOutputs,
+    from: &Source,
+    to: &Source,
+) -> Result<Vec<String>, StageError> {
     let stem = crate::stages::migrate::new_stem(name, std::time::SystemTime::now()).ok_or_else(|| {
         StageError::new(
             ExitCode::Config,

@@ -143,6 +143,15 @@ pub fn project_timeouts(project: &confiture_engine::project::Project) -> crate::
     }
 }
 
+/// The tracking table (confiture.kdl's `migrate { tracking-table "…" }`, else
+/// public.confiture_migrations) as the diff model names it: confiture's bookkeeping, not schema.
+pub fn project_tracking_table(project: &confiture_engine::project::Project) -> String {
+    let table = ProjectDefaults::decode(project, &mut Diagnostics::default())
+        .table
+        .unwrap_or_else(|| tracking::Table::parse("confiture_migrations").expect("a valid default"));
+    crate::diff::model::qname(&table.schema, &table.name)
+}
+
 /// The migrations directory confiture.kdl's `migrate { migrations "…" }` names, if any.
 pub fn project_migrations_dir(project: &confiture_engine::project::Project) -> Option<PathBuf> {
     ProjectDefaults::decode(project, &mut Diagnostics::default()).dir
