@@ -13,11 +13,15 @@ pub struct Options {
     /// Every `trigger_every`-th table gets an `updated_at` trigger.
     pub trigger_every: usize,
     pub seed: u64,
+    /// Percent of tables to change (for a "what changed" copy of the same schema): each gets one
+    /// of a new column, a dropped column, a wider type, a changed CHECK, a dropped index, a new
+    /// index or a new comment; and as many new tables are added and views dropped, per 100 tables.
+    pub mutate: usize,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { tables: 1000, views: 100, trigger_every: 4, seed: 42 }
+        Options { tables: 1000, views: 100, trigger_every: 4, seed: 42, mutate: 0 }
     }
 }
 
@@ -66,6 +70,8 @@ pub fn table_name(i: usize) -> String {
 /// Files of the project, as (relative path, content), in no particular order.
 pub fn files(o: &Options) -> Vec<(String, String)> {
     let mut rng = Rng(o.seed.max(1));
+    // A separate stream, so a mutated copy is the same schema apart from its mutations.
+    let mut mutations = Rng(o.seed.wrapping_mul(31).max(1));
     let mut out = Vec::new();
     out.push((
         "confiture.kdl".into(),
@@ -130,10 +136,25 @@ pub fn files(o: &Options) -> Vec<(String, String)> {
                 "\nCREATE TRIGGER {name}_updated_at BEFORE UPDATE ON {name}\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
             );
         }
+        let sql = if o.mutate > 0 && mutations.below(100) < o.mutate { mutate(&sql, &name, &mut mutations) } else { sql };
         out.push((format!("db/schema/10_tables/{i:04}_{}.sql", name), sql));
+    }
+    // Mutated copies gain tables after the last one.
+    let extra = o.tables * o.mutate / 100;
+    for j in 1..=extra {
+        let name = format!("new{j:04}_{}", NOUNS[j % NOUNS.len()]);
+        let sql = format!(
+            "CREATE TABLE {name} (\n    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,\n    {}_id bigint NOT NULL REFERENCES {} (id),\n    note text\n);\n",
+            table_name(1),
+            table_name(1)
+        );
+        out.push((format!("db/schema/10_tables/9{j:03}_{name}.sql"), sql));
     }
     let with_parent: Vec<usize> = (1..=o.tables).filter(|i| parents[*i].is_some()).collect();
     for v in 1..=o.views.min(with_parent.len()) {
+        if (v * 37) % 100 < o.mutate {
+            continue;
+        }
         let child = with_parent[(v * 7919) % with_parent.len()];
         let parent = parents[child].expect("filtered on having a parent");
         let (c, p) = (table_name(child), table_name(parent));
@@ -144,6 +165,28 @@ pub fn files(o: &Options) -> Vec<(String, String)> {
         out.push((format!("db/schema/20_views/{v:03}_{c}.sql"), sql));
     }
     out
+}
+
+/// One change to a table's file.
+fn mutate(sql: &str, name: &str, rng: &mut Rng) -> String {
+    match rng.below(7) {
+        0 => sql.replacen("    created_at timestamptz", "    extra_note text,\n    created_at timestamptz", 1),
+        1 => match sql.find("    attr_0 ") {
+            Some(start) => {
+                let end = start + sql[start..].find('\n').map_or(0, |e| e + 1);
+                format!("{}{}", &sql[..start], &sql[end..])
+            }
+            None => sql.replacen("varchar(32)", "varchar(64)", 1),
+        },
+        2 => sql.replacen("varchar(32)", "varchar(64)", 1),
+        3 => sql.replacen("BETWEEN 1 AND 200", "BETWEEN 1 AND 300", 1),
+        4 => {
+            let line = format!("CREATE INDEX {name}_created_at_idx ON {name} (created_at DESC);\n");
+            sql.replacen(&line, "", 1)
+        }
+        5 => format!("{sql}\nCREATE INDEX {name}_status_idx ON {name} (status) WHERE status <> 'archived';\n"),
+        _ => sql.replacen("IS 'generated table", "IS 'changed table", 1),
+    }
 }
 
 /// Write the project into `dir`.

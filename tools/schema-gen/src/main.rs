@@ -1,4 +1,4 @@
-//! `schema-gen DIR [--tables N] [--views N] [--seed N]`: write a generated confiture project.
+//! `schema-gen DIR [--tables N] [--views N] [--seed N] [--mutate PCT]`: write a generated confiture project.
 
 use std::process::ExitCode;
 
@@ -23,14 +23,19 @@ fn main() -> ExitCode {
                 Some(n) => options.views = n,
                 None => return ExitCode::from(5),
             },
+            "--mutate" => match number("--mutate") {
+                Some(n) => options.mutate = n,
+                None => return ExitCode::from(5),
+            },
             "--seed" => match number("--seed") {
                 Some(n) => options.seed = n as u64,
                 None => return ExitCode::from(5),
             },
             "-h" | "--help" => {
                 println!(
-                    "usage: schema-gen DIR [--tables N] [--views N] [--seed N]\n\nWrites a confiture project with N tables (default 1000), \
-                     views (default 100), foreign keys, indexes, checks, comments and triggers."
+                    "usage: schema-gen DIR [--tables N] [--views N] [--seed N] [--mutate PCT]\n\nWrites a confiture project with N tables (default 1000), \
+                     views (default 100), foreign keys, indexes, checks, comments and triggers.\n--mutate PCT changes PCT % of the tables \
+                     (and adds and drops a few objects): the same schema, a release later."
                 );
                 return ExitCode::SUCCESS;
             }

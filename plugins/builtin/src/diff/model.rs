@@ -7,7 +7,7 @@
 //! with an empty `search_path`, so every name in them is schema-qualified and two databases built
 //! from equivalent DDL give equal text. Column order and ownership are not part of the model.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde::Serialize;
 
@@ -20,7 +20,7 @@ pub struct Model {
     pub objects: BTreeMap<Key, Object>,
     /// `a → {b, …}`: object `a` depends on `b` (from `pg_depend`, plus parents).
     #[serde(skip)]
-    pub deps: BTreeMap<Key, BTreeSet<Key>>,
+    pub deps: HashMap<Key, HashSet<Key>>,
 }
 
 impl PartialEq for Model {
@@ -71,7 +71,7 @@ impl Model {
             }
             false
         };
-        let remove: Vec<Key> = self.objects.keys().filter(|k| gone(k, &self.objects)).cloned().collect();
+        let remove: HashSet<Key> = self.objects.keys().filter(|k| gone(k, &self.objects)).cloned().collect();
         for k in &remove {
             self.objects.remove(k);
             self.deps.remove(k);

@@ -14,7 +14,7 @@
 //!    name, so the same two models always give the same plan.
 
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
+use std::collections::{BTreeSet, BinaryHeap, HashMap};
 
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
@@ -120,7 +120,7 @@ enum Status {
 
 /// Plan the statements that turn `a` into `b`.
 pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
-    let mut status: BTreeMap<&Key, Status> = BTreeMap::new();
+    let mut status: HashMap<&Key, Status> = HashMap::with_capacity(a.objects.len() + b.objects.len());
     let mut alters: HashMap<&Key, render::Alter> = HashMap::new();
     for (k, oa) in &a.objects {
         match b.objects.get(k) {
@@ -246,8 +246,11 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
     };
 
     let mut changes = Vec::new();
-    for (k, s) in &status {
-        let (k, s) = (*k, *s);
+    // In key order, so reports and the graph are the same from run to run.
+    let mut keys: Vec<&Key> = status.keys().copied().collect();
+    keys.sort_unstable();
+    for k in keys {
+        let s = status[k];
         match s {
             Status::Same => {}
             Status::Drop => {
@@ -304,7 +307,9 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
     // Edges. `x depends on y`:
     //   in A: drop x before drop y; drop x before alter y; alter x before drop y;
     //   in B: create y before create x; create y before alter x; alter y before create x.
-    for (x, ys) in &a.deps {
+    // An unchanged object has no node of its own, so no edge starts at it.
+    let same = |k: &Key| status.get(k) == Some(&Status::Same);
+    for (x, ys) in a.deps.iter().filter(|(x, _)| !same(x)) {
         for y in ys {
             let (dx, dy) = (drop_node(x), drop_node(y));
             if let (Some(dx), Some(dy)) = (&dx, &dy) {
@@ -318,7 +323,7 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
             }
         }
     }
-    for (x, ys) in &b.deps {
+    for (x, ys) in b.deps.iter().filter(|(x, _)| !same(x)) {
         for y in ys {
             let (cx, cy) = (create_node(x), create_node(y));
             if let (Some(cx), Some(cy)) = (&cx, &cy) {
@@ -333,7 +338,7 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
         }
     }
     // The same object: dropped before it is created again.
-    for k in status.keys() {
+    for k in status.keys().copied() {
         if let (Some(d), Some(c)) = (drop_node(k), create_node(k)) {
             g.edge((Action::Drop, &d), (Action::Create, &c));
         }

@@ -225,16 +225,9 @@ impl Stage for DiffStage {
     }
 
     async fn run(&self, cx: &StageContext) -> Result<Outputs, StageError> {
-        cx.progress(&format!("reading {}", self.from.describe()));
-        let t0 = Instant::now();
-        let mut a = source::load(&self.from, cx, self.dev.as_ref()).await?;
-        a.exclude(|name| self.excluded.is_match(name));
-        let t_from = t0.elapsed().as_millis() as u64;
-        cx.progress(&format!("reading {}", self.to.describe()));
-        let t1 = Instant::now();
-        let mut b = source::load(&self.to, cx, self.dev.as_ref()).await?;
-        b.exclude(|name| self.excluded.is_match(name));
-        let t_to = t1.elapsed().as_millis() as u64;
+        // Both sides at once: two connections, and the server reads both catalogs in parallel.
+        cx.progress(&format!("reading {} and {}", self.from.describe(), self.to.describe()));
+        let ((a, t_from), (b, t_to)) = futures::try_join!(self.read(&self.from, cx), self.read(&self.to, cx))?;
         let t2 = Instant::now();
         let cycle = |e: crate::diff::plan::CycleError| StageError::new(ExitCode::Failure, e.to_string());
         let up = crate::diff::plan(&a, &b).map_err(cycle)?;
@@ -291,6 +284,16 @@ impl Stage for DiffStage {
             .with_outputs(out));
         }
         Ok(out)
+    }
+}
+
+impl DiffStage {
+    /// A source's model without the excluded objects, and how long reading it took (ms).
+    async fn read(&self, source: &Source, cx: &StageContext) -> Result<(crate::diff::Model, u64), StageError> {
+        let t0 = Instant::now();
+        let mut model = source::load(source, cx, self.dev.as_ref()).await?;
+        model.exclude(|name| self.excluded.is_match(name));
+        Ok((model, t0.elapsed().as_millis() as u64))
     }
 }
 
