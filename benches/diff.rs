@@ -52,7 +52,11 @@ fn main() {
             confiture_plugins::diff::introspect(&s).await.unwrap().objects.len()
         })
     };
-    println!("diff: {tables} tables vs a copy with {mutate} % of them changed ({} and {} objects)", objects(&a), objects(&b));
+    println!(
+        "diff: {tables} tables vs a copy with {mutate} % of them changed ({} and {} objects)",
+        objects(&a),
+        objects(&b)
+    );
 
     let confiture = env!("CARGO_BIN_EXE_confiture");
     let migra = std::env::var_os("CONFITURE_BENCH_MIGRA");
@@ -77,7 +81,8 @@ fn main() {
     for _ in 0..runs {
         if let Some(m) = &migra {
             let t0 = Instant::now();
-            let out = Command::new(m).args(["--unsafe", &sqlalchemy(&a), &sqlalchemy(&b)]).output().expect("migra runs");
+            let out =
+                Command::new(m).args(["--unsafe", &sqlalchemy(&a), &sqlalchemy(&b)]).output().expect("migra runs");
             migra_wall.push(t0.elapsed());
             assert!(matches!(out.status.code(), Some(0 | 2)), "{}", String::from_utf8_lossy(&out.stderr));
             migra_lines = String::from_utf8_lossy(&out.stdout).matches(";\n").count();

@@ -226,19 +226,19 @@ fn print_outputs(report: &RunReport) {
 }
 
 fn print_up(report: &RunReport) {
-    if let Some(serde_json::Value::String(sql)) = outputs(report).get("sql") {
-        if !sql.is_empty() {
-            outln!("{sql}");
-        }
+    if let Some(serde_json::Value::String(sql)) = outputs(report).get("sql")
+        && !sql.is_empty()
+    {
+        outln!("{sql}");
     }
     summary(report);
 }
 
 fn print_down(report: &RunReport) {
-    if let Some(serde_json::Value::String(sql)) = outputs(report).get("down_sql") {
-        if !sql.is_empty() {
-            outln!("{sql}");
-        }
+    if let Some(serde_json::Value::String(sql)) = outputs(report).get("down_sql")
+        && !sql.is_empty()
+    {
+        outln!("{sql}");
     }
     summary(report);
 }

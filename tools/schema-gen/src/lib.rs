@@ -136,7 +136,8 @@ pub fn files(o: &Options) -> Vec<(String, String)> {
                 "\nCREATE TRIGGER {name}_updated_at BEFORE UPDATE ON {name}\n    FOR EACH ROW EXECUTE FUNCTION set_updated_at();"
             );
         }
-        let sql = if o.mutate > 0 && mutations.below(100) < o.mutate { mutate(&sql, &name, &mut mutations) } else { sql };
+        let sql =
+            if o.mutate > 0 && mutations.below(100) < o.mutate { mutate(&sql, &name, &mut mutations) } else { sql };
         out.push((format!("db/schema/10_tables/{i:04}_{}.sql", name), sql));
     }
     // Mutated copies gain tables after the last one.

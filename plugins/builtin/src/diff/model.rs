@@ -103,7 +103,7 @@ pub fn qname(schema: &str, name: &str) -> String {
 pub fn ident(name: &str) -> String {
     let simple = name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c == '_')
         && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '$')
-        && !KEYWORDS.binary_search(&name).is_ok();
+        && KEYWORDS.binary_search(&name).is_err();
     if simple { name.to_string() } else { confiture_engine::pg::quote_ident(name) }
 }
 

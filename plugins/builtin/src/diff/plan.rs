@@ -179,12 +179,12 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
             let gone = |k: &Key| matches!(status.get(k), Some(Status::Drop | Status::Recreate));
             if gone(&col) || gone(&table_key) {
                 let seq = Key(format!("sequence {sequence}"));
-                if let Some((k, s)) = status.get_key_value(&seq).map(|(k, s)| (*k, *s)) {
-                    if matches!(s, Status::Same | Status::Alter) {
-                        status.insert(k, Status::Recreate);
-                        alters.remove(k);
-                        work.push(k);
-                    }
+                if let Some((k, s)) = status.get_key_value(&seq).map(|(k, s)| (*k, *s))
+                    && matches!(s, Status::Same | Status::Alter)
+                {
+                    status.insert(k, Status::Recreate);
+                    alters.remove(k);
+                    work.push(k);
                 }
             }
         }
@@ -346,10 +346,10 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
     // A name is freed before it is reused.
     let mut freed: HashMap<String, Vec<Key>> = HashMap::new();
     for (k, o) in &a.objects {
-        if let (Some(slot), Some(d)) = (o.slot(), drop_node(k)) {
-            if g.index.contains_key(&(Action::Drop, d.clone())) {
-                freed.entry(slot).or_default().push(d);
-            }
+        if let (Some(slot), Some(d)) = (o.slot(), drop_node(k))
+            && g.index.contains_key(&(Action::Drop, d.clone()))
+        {
+            freed.entry(slot).or_default().push(d);
         }
     }
     for (k, o) in &b.objects {

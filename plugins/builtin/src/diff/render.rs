@@ -442,14 +442,12 @@ pub fn alter(a: &Object, b: &Object, m: &Model) -> Option<Alter> {
             st.extend(create(b, m));
             hz.push(exclusive(table));
         }
-        (Object::Constraint { table, name, definition: d1, .. }, Object::Constraint { definition: d2, .. }) => {
-            // NOT VALID → valid is a validation, not a new constraint.
-            if d1.strip_suffix(" NOT VALID") == Some(d2.as_str()) {
-                st.push(format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", ident(name)));
-                hz.push(hazard("scans-table", format!("{table} is scanned to validate {}", ident(name))));
-            } else {
-                return None;
-            }
+        // NOT VALID → valid is a validation, not a new constraint.
+        (Object::Constraint { table, name, definition: d1, .. }, Object::Constraint { definition: d2, .. })
+            if d1.strip_suffix(" NOT VALID") == Some(d2.as_str()) =>
+        {
+            st.push(format!("ALTER TABLE {table} VALIDATE CONSTRAINT {}", ident(name)));
+            hz.push(hazard("scans-table", format!("{table} is scanned to validate {}", ident(name))));
         }
         (Object::Function { kind: k1, result: r1, .. }, Object::Function { kind: k2, result: r2, definition, .. }) => {
             if k1 != k2 || r1 != r2 || *k1 == 'a' {

@@ -103,10 +103,10 @@ impl Source {
         if cx.databases.iter().any(|n| n == &value) {
             return Some(Source::Live(DatabaseRef::Declared(value)));
         }
-        if let Ok(e) = cx.project.environment(&value) {
-            if e.database.is_some() {
-                return Some(Source::Live(DatabaseRef::Environment(e)));
-            }
+        if let Ok(e) = cx.project.environment(&value)
+            && e.database.is_some()
+        {
+            return Some(Source::Live(DatabaseRef::Environment(e)));
         }
         err(d, format!("`{value}` is not a connection string, a known environment or database, or an existing path"));
         None
