@@ -80,6 +80,24 @@ fn down_prints_the_way_back_and_ddl_sources_build_on_an_ephemeral_server() {
 }
 
 #[test]
+fn roles_the_files_grant_to_exist_on_the_throwaway_server() {
+    let p = Project::new();
+    let role = format!("reporting_{}", std::process::id());
+    p.write("a/users.sql", USERS);
+    p.write(
+        "b/users.sql",
+        &format!(
+            "{USERS}GRANT SELECT ON users TO {role};\nALTER TABLE users ENABLE ROW LEVEL SECURITY;\n\
+             CREATE POLICY mine ON users FOR SELECT TO {role} USING (true);\n"
+        ),
+    );
+    let out = p.run(&["diff", "--from", "a", "--to", "b"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stdout.contains(&format!("GRANT SELECT ON TABLE public.users TO {role}")), "{}", out.stdout);
+    assert!(out.stdout.contains(&format!("CREATE POLICY mine ON public.users FOR SELECT TO {role}")), "{}", out.stdout);
+}
+
+#[test]
 fn a_ddl_source_that_does_not_build_names_file_and_line() {
     let p = Project::new();
     p.write("a/ok.sql", USERS);

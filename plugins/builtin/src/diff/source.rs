@@ -2,6 +2,7 @@
 //! migration chain replayed into one. Building into a real PostgreSQL means the server itself
 //! normalizes every expression, so DDL and live databases compare exactly.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
@@ -148,7 +149,7 @@ pub async fn load(source: &Source, cx: &StageContext, dev: Option<&DatabaseRef>)
         Source::Ddl { .. } | Source::Migrations(_) => {
             let server = scratch_server(dev, cx).await?;
             let scratch = Scratch::create(&server).await?;
-            let result = fill(source, cx, &scratch.session).await;
+            let result = fill(source, cx, &scratch.session, dev.is_none()).await;
             let model = match result {
                 Ok(()) => super::introspect(&scratch.session).await.map_err(StageError::from),
                 Err(e) => Err(e),
@@ -161,7 +162,72 @@ pub async fn load(source: &Source, cx: &StageContext, dev: Option<&DatabaseRef>)
     Ok(model)
 }
 
-async fn fill(source: &Source, cx: &StageContext, session: &Session) -> Result<(), StageError> {
+/// Role names the statements grant to, own things as, or attach policies to.
+fn roles_in(texts: &[&str]) -> BTreeSet<String> {
+    use confiture_engine::pg_query::NodeEnum;
+    use confiture_engine::pg_query::protobuf::{Node, RoleSpec, RoleSpecType};
+    let mut roles = BTreeSet::new();
+    let mut add = |r: Option<&RoleSpec>| {
+        if let Some(r) = r
+            && r.roletype == RoleSpecType::RolespecCstring as i32
+        {
+            roles.insert(r.rolename.clone());
+        }
+    };
+    let role_of = |n: &Node| match &n.node {
+        Some(NodeEnum::RoleSpec(r)) => Some(r.clone()),
+        _ => None,
+    };
+    for text in texts {
+        let Ok(statements) = confiture_engine::sql::parse(text) else { continue };
+        for node in statements.iter().filter_map(|(_, n)| n.as_ref()) {
+            match node {
+                NodeEnum::GrantStmt(g) => g.grantees.iter().for_each(|n| add(role_of(n).as_ref())),
+                NodeEnum::CreatePolicyStmt(p) => p.roles.iter().for_each(|n| add(role_of(n).as_ref())),
+                NodeEnum::AlterPolicyStmt(p) => p.roles.iter().for_each(|n| add(role_of(n).as_ref())),
+                NodeEnum::AlterOwnerStmt(o) => add(o.newowner.as_ref()),
+                NodeEnum::CreateSchemaStmt(c) => add(c.authrole.as_ref()),
+                NodeEnum::AlterTableStmt(t) => {
+                    for cmd in &t.cmds {
+                        if let Some(NodeEnum::AlterTableCmd(c)) = &cmd.node {
+                            add(c.newowner.as_ref());
+                        }
+                    }
+                }
+                NodeEnum::AlterDefaultPrivilegesStmt(d) => {
+                    if let Some(g) = &d.action {
+                        g.grantees.iter().for_each(|n| add(role_of(n).as_ref()));
+                    }
+                    for o in &d.options {
+                        if let Some(NodeEnum::DefElem(e)) = &o.node
+                            && e.defname == "roles"
+                            && let Some(NodeEnum::List(list)) = e.arg.as_ref().and_then(|a| a.node.as_ref())
+                        {
+                            list.items.iter().for_each(|n| add(role_of(n).as_ref()));
+                        }
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    roles
+}
+
+/// Roles are cluster-wide, not part of a schema: on the run's own throwaway cluster, the roles
+/// the files name are created (NOLOGIN, no privileges) so `GRANT … TO app_reader` builds.
+async fn create_roles(session: &Session, texts: &[&str]) -> Result<(), StageError> {
+    for role in roles_in(texts) {
+        let sql = format!(
+            "DO $$ BEGIN CREATE ROLE {} NOLOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$",
+            quote_ident(&role)
+        );
+        session.client().batch_execute(&sql).await.map_err(pg::PgError::from)?;
+    }
+    Ok(())
+}
+
+async fn fill(source: &Source, cx: &StageContext, session: &Session, own_cluster: bool) -> Result<(), StageError> {
     match source {
         Source::Ddl { dirs, file, .. } => {
             let mut sql_files = match file {
@@ -177,6 +243,10 @@ async fn fill(source: &Source, cx: &StageContext, session: &Session) -> Result<(
             };
             sql_files.retain(|f| f.role == collect::Role::Schema);
             let script = execute::parse(&sql_files)?;
+            if own_cluster {
+                let texts: Vec<&str> = script.files.iter().map(|f| &*f.source.text).collect();
+                create_roles(session, &texts).await?;
+            }
             execute::run_transaction(session, &script, &cx.cancel, &mut |_| {}).await?;
             execute::run_deferred(session, &script, &cx.cancel).await
         }
@@ -188,9 +258,16 @@ async fn fill(source: &Source, cx: &StageContext, session: &Session) -> Result<(
                 .await
                 .map_err(pg::PgError::from)?
                 .get(0);
-            for (i, m) in migrations.iter().enumerate() {
-                cx.progress(&format!("replaying migration {}/{}", i + 1, migrations.len()));
-                let p = prepare::prepare(&m.up_shown, &m.up_sql, version)?;
+            let prepared = migrations
+                .iter()
+                .map(|m| prepare::prepare(&m.up_shown, &m.up_sql, version))
+                .collect::<Result<Vec<_>, _>>()?;
+            if own_cluster {
+                let texts: Vec<&str> = prepared.iter().map(|p| &*p.source.text).collect();
+                create_roles(session, &texts).await?;
+            }
+            for (i, p) in prepared.iter().enumerate() {
+                cx.progress(&format!("replaying migration {}/{}", i + 1, prepared.len()));
                 for (si, st) in p.statements.iter().enumerate() {
                     let text = p.text(si);
                     if let Err(e) = session.cancellable(&cx.cancel, session.client().batch_execute(text)).await {
@@ -249,5 +326,16 @@ impl Scratch {
         if let Err(e) = self.admin.client().batch_execute(&sql).await {
             tracing::warn!("could not drop scratch database {}: {}", self.name, pg::describe(&e));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn roles_are_read_from_grants_policies_and_owners() {
+        let roles = super::roles_in(&[
+            "GRANT SELECT ON t TO reader, PUBLIC;\nCREATE POLICY p ON t TO writer USING (true);\nALTER TABLE t OWNER TO owner_role;\nALTER DEFAULT PRIVILEGES FOR ROLE admin GRANT SELECT ON TABLES TO CURRENT_USER;",
+        ]);
+        assert_eq!(roles.into_iter().collect::<Vec<_>>(), ["admin", "owner_role", "reader", "writer"]);
     }
 }
