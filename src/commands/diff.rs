@@ -182,27 +182,31 @@ pub async fn drift(args: DriftArgs, quiet: bool) -> ExitCode {
     }
 }
 
+/// `confiture migrate generate`'s options.
+pub struct Generate {
+    pub env: Option<String>,
+    pub migrations: Option<PathBuf>,
+    pub dev_url: Option<String>,
+    pub concurrently: bool,
+}
+
 /// `confiture migrate generate`: the migration chain → the environment's schema, as a new pair.
-pub async fn generate(
-    name: &str,
-    env: Option<&str>,
-    migrations: Option<PathBuf>,
-    dev_url: Option<&str>,
-    format: Format,
-    quiet: bool,
-) -> ExitCode {
-    let from = match &migrations {
+pub async fn generate(name: &str, o: Generate, format: Format, quiet: bool) -> ExitCode {
+    let from = match &o.migrations {
         Some(dir) => format!("migrations:{}", dir.display()),
         None => "migrations".to_string(),
     };
-    let to = match env {
+    let to = match &o.env {
         Some(e) => format!("schema:{e}"),
         None => "schema".to_string(),
     };
-    let mut s = stage(&from, &to, env, dev_url).child(Node::synthetic("generate").arg(name));
-    if let Some(dir) = &migrations {
+    let mut s = stage(&from, &to, o.env.as_deref(), o.dev_url.as_deref()).child(Node::synthetic("generate").arg(name));
+    if let Some(dir) = &o.migrations {
         let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.clone());
         s = s.child(Node::synthetic("migrations").arg(dir.display().to_string()));
+    }
+    if o.concurrently {
+        s = s.child(Node::synthetic("concurrent-indexes").arg_bool(true));
     }
     match format {
         Format::Json => run(s, "migrate-generate", Format::Text, true, print_outputs).await,

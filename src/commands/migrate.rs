@@ -125,11 +125,14 @@ pub enum MigrateCommand {
     #[command(after_help = "Examples:
   confiture migrate generate --name add_orders            db/migrations/{timestamp}_add_orders.{up,down}.sql
   confiture migrate generate --name add_orders --env staging --dev-url postgresql://localhost/postgres
+  confiture migrate generate --name add_orders --concurrently
 
 Replays db/migrations into a throwaway database, builds db/schema (of --env, else the default
 environment) into another, and writes the statements between them as a new .up.sql, with the way
 back as its .down.sql. Hazards are comments; renames appear as a drop and an add — review before
-committing. Writes nothing when there is no difference.")]
+committing. Writes nothing when there is no difference. With --concurrently, indexes on tables
+that already exist are built by a second pair ({timestamp+1}_NAME_indexes, marked
+`-- confiture:no-transaction`) with CREATE INDEX CONCURRENTLY, as `confiture lint` asks.")]
     Generate {
         /// What the migration does, e.g. add_orders (becomes snake_case)
         #[arg(long)]
@@ -144,6 +147,10 @@ committing. Writes nothing when there is no difference.")]
         /// A server to build on, instead of an ephemeral one
         #[arg(long, value_name = "DSN")]
         dev_url: Option<String>,
+        /// Put index builds on existing tables in a second, non-transactional migration, as
+        /// CREATE INDEX CONCURRENTLY (writes go on while they build)
+        #[arg(long)]
+        concurrently: bool,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -166,8 +173,9 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
     let duration = |name: &str, d: Duration| Node::synthetic(name).arg(format!("{}ms", d.as_millis()));
     let (mode, common) = match args.command {
         MigrateCommand::New { name, migrations, format } => return new(&name, migrations.as_deref(), format),
-        MigrateCommand::Generate { name, env, migrations, dev_url, format } => {
-            return super::diff::generate(&name, env.as_deref(), migrations, dev_url.as_deref(), format, quiet).await;
+        MigrateCommand::Generate { name, env, migrations, dev_url, concurrently, format } => {
+            let options = super::diff::Generate { env, migrations, dev_url, concurrently };
+            return super::diff::generate(&name, options, format, quiet).await;
         }
         MigrateCommand::Up { target, lock_timeout, statement_timeout, dry_run, dry_run_execute, common } => {
             if let Some(t) = target {

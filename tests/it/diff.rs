@@ -210,3 +210,43 @@ fn the_diff_stage_fails_a_pipeline_on_change_with_exit_7() {
     let plan = p.run(&["plan", "gate.kdl"]);
     assert_eq!(plan.code, 0, "{plan:?}");
 }
+
+#[test]
+fn migrate_generate_concurrently_builds_indexes_on_existing_tables_in_a_second_migration() {
+    let (p, db) = setup("generate_concurrently");
+    p.write("db/migrations/20260101000000_users.up.sql", USERS);
+    p.write("db/migrations/20260101000000_users.down.sql", "DROP TABLE users;\n");
+    // The schema adds an index on the existing table, and a new table with its own index.
+    p.write("db/schema/10_users.sql", &format!("{USERS}CREATE INDEX users_email ON users (lower(email));\n"));
+    let out = p.run(&["migrate", "generate", "--name", "orders", "--concurrently", "--dev-url", &dev_url()]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let mut files: Vec<String> = std::fs::read_dir(p.file("db/migrations"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("_orders"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 4, "{files:?}");
+    let read = |suffix: &str| {
+        let f = files.iter().find(|f| f.ends_with(suffix)).unwrap_or_else(|| panic!("no {suffix} in {files:?}"));
+        std::fs::read_to_string(p.file(&format!("db/migrations/{f}"))).unwrap()
+    };
+    let first = read("_orders.up.sql");
+    assert!(first.contains("CREATE TABLE public.orders"), "{first}");
+    assert!(first.contains("CREATE INDEX orders_user_id ON public.orders"), "new table, same transaction: {first}");
+    assert!(!first.contains("users_email"), "{first}");
+    let second = read("_orders_indexes.up.sql");
+    assert!(second.starts_with("-- confiture:no-transaction\n"), "{second}");
+    assert!(second.contains("CREATE INDEX CONCURRENTLY users_email ON public.users"), "{second}");
+    assert!(read("_orders_indexes.down.sql").contains("DROP INDEX CONCURRENTLY public.users_email"));
+
+    let lint = p.run(&["lint", "db/migrations"]);
+    assert!(!lint.stdout.contains("require-concurrent-index-creation"), "{}", lint.stdout);
+    let up = p.run(&["migrate", "up", "--env", "dev"]);
+    assert_eq!(up.code, 0, "{up:?}");
+    let drift = p.run(&["drift", "--env", "dev", "--dev-url", &dev_url()]);
+    assert_eq!(drift.code, 0, "{drift:?}");
+    let down = p.run(&["migrate", "down", "--env", "dev", "--steps", "2"]);
+    assert_eq!(down.code, 0, "{down:?}");
+    assert_eq!(scalar(&url(&db), "SELECT to_regclass('public.users_email') IS NULL").as_deref(), Some("t"));
+}

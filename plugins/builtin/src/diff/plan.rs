@@ -79,6 +79,14 @@ impl Plan {
         self.steps.iter().map(|s| s.statements.len()).sum()
     }
 
+    /// Move the steps of `objects` into a plan of their own (for a second migration).
+    pub fn split_off(&mut self, objects: &std::collections::HashSet<Key>) -> Plan {
+        let (moved, kept): (Vec<Step>, Vec<Step>) =
+            std::mem::take(&mut self.steps).into_iter().partition(|s| objects.contains(&s.object));
+        self.steps = kept;
+        Plan { changes: Vec::new(), steps: moved }
+    }
+
     /// The plan as a SQL script: statements with `;`, hazards as comments before them.
     pub fn to_sql(&self) -> String {
         let mut out = String::new();

@@ -17,6 +17,7 @@
 //!     down #true                 // also plan the way back
 //!     output "build/drift.sql"   // write the SQL
 //!     generate "add_users"       // write migrations/{timestamp}_add_users.{up,down}.sql instead
+//!     concurrent-indexes #true   // …and index builds on existing tables as a second, CONCURRENTLY
 //!     exclude "audit.*" "public.tmp_*"  // leave these out (the tracking table always is)
 //! }
 //! ```
@@ -34,7 +35,10 @@ use confiture_engine::project::{DirSpec, Environment, display_path};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
 use serde::Serialize;
 
-use crate::diff::plan::{Change, Step};
+use std::collections::HashSet;
+
+use crate::diff::model::Key;
+use crate::diff::plan::{Action, Change, Hazard, Step};
 use crate::diff::source::{self, Source};
 
 /// The `diff` stage type.
@@ -85,6 +89,9 @@ pub struct DiffStage {
     down: bool,
     output: Option<Text>,
     generate: Option<(String, PathBuf)>,
+    /// With `generate`: index builds on existing tables go into a second, non-transactional
+    /// migration as `CREATE INDEX CONCURRENTLY`.
+    concurrent_indexes: bool,
     /// Globs over qualified names (`audit.*`, `public.tmp_*`); the tracking table always.
     exclude: Vec<String>,
     excluded: globset::GlobSet,
@@ -129,6 +136,7 @@ impl StageType for Diff {
         let down = f.setting_bool("down", d).unwrap_or(false);
         let output = f.setting_text("output", d).cloned();
         let generate = f.setting_text("generate", d).map(|t| t.display().to_string());
+        let concurrent_indexes = f.setting_bool("concurrent-indexes", d).unwrap_or(false);
         let migrations = f.setting_text("migrations", d).map(|t| PathBuf::from(t.display()));
         let mut exclude = Vec::new();
         let mut globs = globset::GlobSetBuilder::new();
@@ -193,6 +201,7 @@ impl StageType for Diff {
             down: down || generate.is_some(),
             output,
             generate,
+            concurrent_indexes,
             exclude,
             excluded,
         }))
@@ -220,6 +229,7 @@ impl Stage for DiffStage {
             "down": self.down,
             "output": self.output.as_ref().map(|t| t.display().to_string()),
             "generate": self.generate.as_ref().map(|(n, dir)| format!("{} in {}", n, display_path(dir))),
+            "concurrent_indexes": self.concurrent_indexes,
             "exclude": self.exclude,
         })
     }
@@ -233,6 +243,17 @@ impl Stage for DiffStage {
         let up = crate::diff::plan(&a, &b).map_err(cycle)?;
         let down = if self.down { Some(crate::diff::plan(&b, &a).map_err(cycle)?) } else { None };
         let t_plan = t2.elapsed().as_millis() as u64;
+        // What `generate` writes: the plan, or with `concurrent-indexes` the plan without the index
+        // builds on existing tables, which get a second, non-transactional migration.
+        let (first_up, first_down, concurrent) = match (&self.generate, self.concurrent_indexes) {
+            (Some(_), true) => {
+                let keys = concurrent_candidates(&a, &b, &up);
+                let (mut u, mut d) = (up.clone(), down.clone().unwrap_or_default());
+                let (cu, cd) = (u.split_off(&keys), d.split_off(&keys));
+                (u.to_sql(), d.to_sql(), Some((concurrently(cu), concurrently(cd))))
+            }
+            _ => (up.to_sql(), down.as_ref().map(|p| p.to_sql()).unwrap_or_default(), None),
+        };
 
         let mut outputs = DiffOutputs {
             from: self.from.describe(),
@@ -262,7 +283,30 @@ impl Stage for DiffStage {
         }
         if let Some((name, dir)) = &self.generate {
             if outputs.changed {
-                outputs.files.extend(generate(name, dir, &outputs, &self.from, &self.to)?);
+                let now = std::time::SystemTime::now();
+                outputs.files.extend(generate(
+                    name,
+                    now,
+                    dir,
+                    &first_up,
+                    Some(&first_down),
+                    &self.from,
+                    &self.to,
+                    None,
+                )?);
+                if let Some((up, down)) = concurrent.filter(|(up, _)| !up.steps.is_empty()) {
+                    let second = now + std::time::Duration::from_secs(1);
+                    outputs.files.extend(generate(
+                        &format!("{name}_indexes"),
+                        second,
+                        dir,
+                        &up.to_sql(),
+                        Some(&down.to_sql()),
+                        &self.from,
+                        &self.to,
+                        Some(crate::stages::migrate::NO_TRANSACTION),
+                    )?);
+                }
             } else {
                 tracing::info!("no changes: nothing to generate");
             }
@@ -306,15 +350,67 @@ fn write(path: &std::path::Path, text: &str) -> Result<(), StageError> {
         .map_err(|e| StageError::new(ExitCode::Config, format!("cannot write {}: {e}", path.display())))
 }
 
-/// Write `{timestamp}_{name}.up.sql` and `.down.sql` into `dir`; refuses to overwrite.
+/// The index builds of `up` that can move to a migration of their own, built CONCURRENTLY: new
+/// indexes on tables that exist already (and are not partitioned, which CONCURRENTLY does not
+/// support), that nothing else in the target depends on (a foreign key may need a unique index).
+fn concurrent_candidates(a: &crate::diff::Model, b: &crate::diff::Model, up: &crate::diff::Plan) -> HashSet<Key> {
+    use crate::diff::model::Object;
+    let needed: HashSet<&Key> = b.deps.values().flatten().collect();
+    up.steps
+        .iter()
+        .filter(|s| s.action == Action::Create && !needed.contains(&s.object))
+        .filter(|s| match b.objects.get(&s.object) {
+            Some(Object::Index { table, on: "table", .. }) => matches!(
+                a.objects.get(&Key(format!("table {table}"))),
+                Some(Object::Table { partitioned_by: None, .. })
+            ),
+            _ => false,
+        })
+        .map(|s| s.object.clone())
+        .collect()
+}
+
+/// The same index steps, `CONCURRENTLY`: writes go on while the index builds.
+fn concurrently(mut plan: crate::diff::Plan) -> crate::diff::Plan {
+    for step in &mut plan.steps {
+        for s in &mut step.statements {
+            for (from, to) in [
+                ("CREATE INDEX ", "CREATE INDEX CONCURRENTLY "),
+                ("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY "),
+                ("DROP INDEX ", "DROP INDEX CONCURRENTLY "),
+            ] {
+                if let Some(rest) = s.strip_prefix(from) {
+                    *s = format!("{to}{rest}");
+                    break;
+                }
+            }
+        }
+        step.hazards.retain(|h| h.code != "builds-index" && h.code != "locks");
+        if step.action == Action::Create {
+            step.hazards.push(Hazard {
+                code: "builds-index",
+                message: "built CONCURRENTLY: writes go on; if the build fails, drop the INVALID index it leaves"
+                    .into(),
+            });
+        }
+    }
+    plan
+}
+
+/// Write `{timestamp}_{name}.up.sql` and `.down.sql` into `dir`; refuses to overwrite. `directive`
+/// is a first line for both files (`-- confiture:no-transaction`).
+#[allow(clippy::too_many_arguments)]
 fn generate(
     name: &str,
+    now: std::time::SystemTime,
     dir: &std::path::Path,
-    outputs: &DiffOutputs,
+    up_sql: &str,
+    down_sql: Option<&str>,
     from: &Source,
     to: &Source,
+    directive: Option<&str>,
 ) -> Result<Vec<String>, StageError> {
-    let stem = crate::stages::migrate::new_stem(name, std::time::SystemTime::now()).ok_or_else(|| {
+    let stem = crate::stages::migrate::new_stem(name, now).ok_or_else(|| {
         StageError::new(
             ExitCode::Config,
             format!("`{name}` is not a migration name: use letters, digits and underscores"),
@@ -322,8 +418,9 @@ fn generate(
     })?;
     let header = |direction: &str| {
         format!(
-            "-- {direction}: generated by `confiture migrate generate` from {} to {}.\n\
+            "{}-- {direction}: generated by `confiture migrate generate` from {} to {}.\n\
              -- Review it: hazards are marked; renames show up as a drop and an add.\n\n",
+            directive.map(|d| format!("{d}\n")).unwrap_or_default(),
             from.describe(),
             to.describe()
         )
@@ -335,7 +432,7 @@ fn generate(
             return Err(StageError::new(ExitCode::Config, format!("{} already exists", display_path(p))));
         }
     }
-    write(&up, &format!("{}{}\n", header("up"), outputs.sql))?;
-    write(&down, &format!("{}{}\n", header("down"), outputs.down_sql.as_deref().unwrap_or("")))?;
+    write(&up, &format!("{}{}\n", header("up"), up_sql))?;
+    write(&down, &format!("{}{}\n", header("down"), down_sql.unwrap_or("")))?;
     Ok(vec![display_path(&up), display_path(&down)])
 }

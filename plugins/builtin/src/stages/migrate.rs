@@ -38,6 +38,7 @@ use confiture_engine::pipeline::node::Node;
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
 
 pub use files::new_stem;
+pub use prepare::NO_TRANSACTION;
 pub use report::{MigrateOutputs, NewMigration};
 
 /// The `migrate` stage type.
