@@ -161,13 +161,25 @@ fn init_scaffolds_a_project_whose_pipeline_runs() {
         assert!(p.file(f).is_file(), "{f} missing");
     }
     p.write("shop/db/schema/10_tables/users.sql", "CREATE TABLE users (id bigint PRIMARY KEY);\n");
+    // The schema has a table no migration creates: the drift gate stops the release.
+    let mut cmd = p.cmd(&["run", "pipelines/release.kdl", "--format", "json"]);
+    cmd.current_dir(p.file("shop"));
+    let drifted = run(&mut cmd);
+    assert_eq!(drifted.code, 7, "{drifted:?}");
+    let generate = run(p.cmd(&["migrate", "generate", "--name", "users"]).current_dir(p.file("shop")));
+    assert_eq!(generate.code, 0, "{generate:?}");
     let mut cmd = p.cmd(&["run", "pipelines/release.kdl", "--format", "json"]);
     cmd.current_dir(p.file("shop"));
     let ran = run(&mut cmd);
     assert_eq!(ran.code, 0, "{ran:?}");
     let v = ran.json();
     let stage = |name: &str| v["stages"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap().clone();
-    assert_eq!(stage("lint")["outputs"]["files"], serde_json::json!(["db/schema/10_tables/users.sql"]));
+    let mut linted: Vec<String> =
+        serde_json::from_value(stage("lint")["outputs"]["files"].clone()).expect("a list of files");
+    linted.sort();
+    assert_eq!(linted.len(), 3, "the generated migration pair and the schema file: {linted:?}");
+    assert!(linted.contains(&"db/schema/10_tables/users.sql".to_string()), "{linted:?}");
+    assert_eq!(stage("drift")["outputs"]["changed"], false);
     assert_eq!(stage("build")["outputs"]["files"], 1);
 
     let again = p.run(&["init", "shop", "--format", "json"]);
