@@ -24,6 +24,7 @@ pub mod scaffold;
 pub mod sql;
 pub mod stage;
 pub mod template;
+pub mod wasm;
 
 pub use exit::ExitCode;
 /// PostgreSQL's parser, as the engine uses it (stages that read parse trees use this one).

@@ -6,6 +6,7 @@ mod init;
 mod lint;
 mod migrate;
 mod pipeline;
+mod plugin;
 mod target;
 
 use std::path::PathBuf;
@@ -115,6 +116,9 @@ Existing files are kept, never overwritten.")]
     /// Apply, roll back, check and rehearse versioned migrations (db/migrations)
     #[command(after_help = migrate::HELP)]
     Migrate(migrate::MigrateArgs),
+    /// Check, test and scaffold WebAssembly plugins (anonymizers and hooks)
+    #[command(after_help = plugin::HELP)]
+    Plugin(plugin::PluginArgs),
 }
 
 /// Output format of commands that print reports.
@@ -155,5 +159,10 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::lint(args, quiet).await,
         Command::Diff(args) => diff::diff(args, quiet).await,
         Command::Drift(args) => diff::drift(args, quiet).await,
+        // Plugins run synchronously; WASI's sync mode drives its own I/O on the runtime from a
+        // blocking thread.
+        Command::Plugin(args) => {
+            tokio::task::spawn_blocking(move || plugin::plugin(args)).await.unwrap_or(ExitCode::Failure)
+        }
     }
 }

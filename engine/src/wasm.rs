@@ -1,0 +1,662 @@
+//! The WebAssembly plugin host: anonymizers and hooks as sandboxed components
+//! (WIT package `confiture:plugin@0.1.0`, `wit/confiture-plugin/v0.1/`; docs/plugins.md).
+//!
+//! One [`Runtime`] per process holds the wasmtime `Engine` and a linker per world. Compiled
+//! components are cached on disk, keyed by the file's SHA-256 and the engine's compatibility hash,
+//! so a plugin is compiled once per wasmtime version and configuration. Each [`Plugin`] keeps its
+//! `InstancePre`; an instance is created on first use, reused across calls, and discarded after
+//! any trap (the next call starts a fresh one and configures it again).
+//!
+//! The sandbox: WASI is linked only because std guests import it, with an empty context — no
+//! files, directories, environment, arguments or network; clocks read zero and randomness is a
+//! fixed sequence, so a plugin cannot tell time or differ between runs. Guest stdout and stderr
+//! go to the log, capped. Every call gets a fuel budget (CPU) and the store a memory cap; the
+//! plugin's batch size bounds each call's input. Breaking a limit is an error naming the plugin,
+//! the limit and its value.
+//!
+//! Calls are synchronous and must not run on a tokio worker thread (WASI's sync mode blocks on
+//! the runtime): call them from `spawn_blocking` or a thread of your own.
+
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod bindings {
+    pub mod anonymizer {
+        wasmtime::component::bindgen!({ path: "../wit/confiture-plugin/v0.1", world: "anonymizer-plugin" });
+    }
+    pub mod hook {
+        wasmtime::component::bindgen!({ path: "../wit/confiture-plugin/v0.1", world: "hook-plugin" });
+    }
+}
+
+use bindings::anonymizer::confiture::plugin::{host as anon_host, types as anon_types};
+use bindings::anonymizer::{AnonymizerPlugin, AnonymizerPluginPre};
+use bindings::hook::confiture::plugin::{host as hook_host, types as hook_types};
+use bindings::hook::{HookPlugin, HookPluginPre};
+
+pub use anon_types::{Column, PluginInfo, Uniqueness};
+pub use hook_types::{Decision, Event};
+
+/// Per-plugin limits. Defaults are safe for anonymizing a column in batches.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel per call (~ one unit per WebAssembly instruction).
+    pub fuel: u64,
+    /// Linear memory, bytes.
+    pub memory: usize,
+    /// Values per `transform` call.
+    pub batch: usize,
+    /// Bytes of the guest's stdout and stderr kept for the log, per call.
+    pub output: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { fuel: 2_000_000_000, memory: 64 << 20, batch: 1024, output: 4096 }
+    }
+}
+
+/// Which world a component implements.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum World {
+    AnonymizerPlugin,
+    HookPlugin,
+}
+
+impl World {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            World::AnonymizerPlugin => "anonymizer-plugin",
+            World::HookPlugin => "hook-plugin",
+        }
+    }
+}
+
+/// A plugin that failed, named: `plugin mask-email 0.1.0 (plugins/mask_email.wasm): …`.
+#[derive(Debug, thiserror::Error)]
+#[error("plugin {plugin}: {kind}")]
+pub struct PluginError {
+    pub plugin: String,
+    pub kind: ErrorKind,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ErrorKind {
+    #[error("cannot read it: {0}")]
+    Read(String),
+    #[error("not a WebAssembly component: {0} (build it with `cargo build --target wasm32-wasip2`)")]
+    NotAComponent(String),
+    #[error(
+        "implements neither world of confiture:plugin@0.1.0 (it exports {exports}); an anonymizer exports \
+         `confiture:plugin/anonymizer`, a hook `confiture:plugin/hook`"
+    )]
+    UnknownWorld { exports: String },
+    #[error("is a {found}, not a {wanted}")]
+    WrongWorld { found: &'static str, wanted: &'static str },
+    #[error("cannot be linked: {0}")]
+    Link(String),
+    #[error("ran out of its CPU budget (fuel {0} per call); raise `fuel` if the work is legitimate")]
+    Fuel(u64),
+    #[error("tried to grow its memory past the cap ({} MiB); raise `memory` if the work is legitimate", .0 >> 20)]
+    Memory(usize),
+    #[error("returned {got} values for a batch of {sent}")]
+    BatchMismatch { sent: usize, got: usize },
+    #[error("trapped: {0}")]
+    Trap(String),
+    #[error("{0}")]
+    Guest(String),
+}
+
+/// The store's data: the (empty) WASI context, the limiter, the captured output.
+struct State {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    limiter: Limiter,
+    stdout: LogPipe,
+    stderr: LogPipe,
+    label: Arc<str>,
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+fn log(label: &str, level: u8, message: &str) {
+    match level {
+        0 => tracing::trace!("plugin {label}: {message}"),
+        1 => tracing::debug!("plugin {label}: {message}"),
+        2 => tracing::info!("plugin {label}: {message}"),
+        3 => tracing::warn!("plugin {label}: {message}"),
+        _ => tracing::error!("plugin {label}: {message}"),
+    }
+}
+
+impl anon_host::Host for State {
+    fn log(&mut self, level: anon_types::Level, message: String) {
+        log(&self.label, level as u8, &message);
+    }
+}
+impl anon_types::Host for State {}
+
+impl hook_host::Host for State {
+    fn log(&mut self, level: hook_types::Level, message: String) {
+        log(&self.label, level as u8, &message);
+    }
+}
+impl hook_types::Host for State {}
+
+/// The memory cap, remembering that it was hit (a refused grow is not a trap of its own).
+struct Limiter {
+    max: usize,
+    hit: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("memory cap reached")]
+struct MemoryCap;
+
+impl wasmtime::ResourceLimiter for Limiter {
+    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        if desired > self.max {
+            self.hit = true;
+            return Err(MemoryCap.into());
+        }
+        Ok(true)
+    }
+
+    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        Ok(desired <= 1 << 20)
+    }
+}
+
+/// Guest stdout/stderr: kept up to a cap per call, the rest counted and dropped (the guest is
+/// never failed for writing).
+#[derive(Clone)]
+struct LogPipe {
+    buf: Arc<Mutex<Vec<u8>>>,
+    dropped: Arc<AtomicUsize>,
+    cap: usize,
+}
+
+impl LogPipe {
+    fn new(cap: usize) -> Self {
+        LogPipe { buf: Arc::default(), dropped: Arc::default(), cap }
+    }
+
+    fn keep(&self, bytes: &[u8]) {
+        let mut buf = self.buf.lock().unwrap_or_else(|e| e.into_inner());
+        let room = self.cap.saturating_sub(buf.len()).min(bytes.len());
+        buf.extend_from_slice(&bytes[..room]);
+        self.dropped.fetch_add(bytes.len() - room, Ordering::Relaxed);
+    }
+
+    /// Send what was written since the last drain to the log.
+    fn drain(&self, label: &str, stream: &str) {
+        let text = std::mem::take(&mut *self.buf.lock().unwrap_or_else(|e| e.into_inner()));
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        for line in String::from_utf8_lossy(&text).lines().filter(|l| !l.trim().is_empty()) {
+            tracing::info!("plugin {label} ({stream}): {line}");
+        }
+        if dropped > 0 {
+            tracing::info!("plugin {label} ({stream}): … {dropped} more bytes not shown");
+        }
+    }
+}
+
+impl wasmtime_wasi::p2::OutputStream for LogPipe {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.keep(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(64 * 1024)
+    }
+}
+
+#[async_trait::async_trait]
+impl wasmtime_wasi::p2::Pollable for LogPipe {
+    async fn ready(&mut self) {}
+}
+
+impl tokio::io::AsyncWrite for LogPipe {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<std::io::Result<usize>> {
+        self.keep(buf);
+        Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for LogPipe {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for LogPipe {
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(self.clone())
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(self.clone())
+    }
+}
+
+/// A wall clock stopped at the epoch, and a monotonic clock that never moves.
+struct Stopped;
+
+impl wasmtime_wasi::HostWallClock for Stopped {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for Stopped {
+    fn resolution(&self) -> u64 {
+        1
+    }
+
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+/// The engine and the linkers; one per process is enough.
+pub struct Runtime {
+    engine: Engine,
+    anonymizer: Linker<State>,
+    hook: Linker<State>,
+    cache: Option<PathBuf>,
+}
+
+impl Runtime {
+    /// A runtime caching compiled components under `cache` (none: compile every time).
+    pub fn new(cache: Option<PathBuf>) -> Result<Runtime, PluginError> {
+        let err = |e: wasmtime::Error| PluginError { plugin: "host".into(), kind: ErrorKind::Link(format!("{e:#}")) };
+        let mut config = wasmtime::Config::new();
+        config.wasm_component_model(true).consume_fuel(true).concurrency_support(false);
+        let engine = Engine::new(&config).map_err(err)?;
+        let mut anonymizer = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut anonymizer).map_err(err)?;
+        AnonymizerPlugin::add_to_linker::<State, HasSelf<State>>(&mut anonymizer, |s| s).map_err(err)?;
+        let mut hook = Linker::<State>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut hook).map_err(err)?;
+        HookPlugin::add_to_linker::<State, HasSelf<State>>(&mut hook, |s| s).map_err(err)?;
+        Ok(Runtime { engine, anonymizer, hook, cache })
+    }
+
+    /// The default cache directory: `$XDG_CACHE_HOME/confiture/wasm`, else `~/.cache/confiture/wasm`.
+    pub fn default_cache_dir() -> Option<PathBuf> {
+        std::env::var_os("XDG_CACHE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))
+            .map(|d| d.join("confiture").join("wasm"))
+    }
+
+    /// Compile (or load the cached compilation of) the component at `path`.
+    fn component(&self, path: &Path, label: &str) -> Result<Component, PluginError> {
+        let fail = |kind| PluginError { plugin: label.to_string(), kind };
+        let bytes = std::fs::read(path).map_err(|e| fail(ErrorKind::Read(e.to_string())))?;
+        if bytes.get(..4) != Some(b"\0asm") {
+            return Err(fail(ErrorKind::NotAComponent(
+                "the file does not start with WebAssembly's magic bytes".into(),
+            )));
+        }
+        if wasmparser_is_core_module(&bytes) {
+            return Err(fail(ErrorKind::NotAComponent("it is a core WebAssembly module, not a component".into())));
+        }
+        let cached = self.cache.as_ref().map(|dir| {
+            use std::hash::{Hash, Hasher};
+            let mut h = std::collections::hash_map::DefaultHasher::new();
+            self.engine.precompile_compatibility_hash().hash(&mut h);
+            let file: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
+            dir.join(format!("{file}-{:016x}.cwasm", h.finish()))
+        });
+        if let Some(c) = cached.as_ref().filter(|c| c.is_file()) {
+            // SAFETY: the file was written by `Component::serialize` of this engine configuration
+            // (its name carries the compatibility hash, and wasmtime checks it again); the cache
+            // directory is the user's own.
+            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, c) } {
+                return Ok(component);
+            }
+        }
+        let component = Component::new(&self.engine, &bytes)
+            .map_err(|e| fail(ErrorKind::NotAComponent(first_line(&format!("{e:#}")))))?;
+        if let Some(c) = cached {
+            let written = component.serialize().ok().and_then(|data| {
+                std::fs::create_dir_all(c.parent()?).ok()?;
+                let tmp = c.with_extension(format!("tmp{}", std::process::id()));
+                std::fs::write(&tmp, data).ok()?;
+                std::fs::rename(&tmp, &c).ok()
+            });
+            if written.is_none() {
+                tracing::debug!("could not cache the compiled {label} in {}", c.display());
+            }
+        }
+        Ok(component)
+    }
+
+    /// Load a plugin: compile it (or read the cache), find its world, prepare instantiation.
+    pub fn load(&self, path: &Path, limits: Limits) -> Result<Plugin, PluginError> {
+        let label = path.display().to_string();
+        let fail = |kind| PluginError { plugin: label.clone(), kind };
+        let component = self.component(path, &label)?;
+        let world = self.world_of(&component).map_err(fail)?;
+        let link = |e: wasmtime::Error| ErrorKind::Link(first_line(&format!("{e:#}")));
+        let pre = match world {
+            World::AnonymizerPlugin => Pre::Anonymizer(
+                AnonymizerPluginPre::new(self.anonymizer.instantiate_pre(&component).map_err(|e| fail(link(e)))?)
+                    .map_err(|e| fail(link(e)))?,
+            ),
+            World::HookPlugin => Pre::Hook(
+                HookPluginPre::new(self.hook.instantiate_pre(&component).map_err(|e| fail(link(e)))?)
+                    .map_err(|e| fail(link(e)))?,
+            ),
+        };
+        Ok(Plugin {
+            label: Arc::from(label.as_str()),
+            world,
+            pre,
+            limits,
+            params: Vec::new(),
+            configured: false,
+            live: None,
+            imports: component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect(),
+            engine: self.engine.clone(),
+        })
+    }
+
+    fn world_of(&self, component: &Component) -> Result<World, ErrorKind> {
+        let exports: Vec<String> =
+            component.component_type().exports(&self.engine).map(|(name, _)| name.to_string()).collect();
+        let has = |iface: &str| exports.iter().any(|e| e.split('@').next() == Some(iface));
+        match (has("confiture:plugin/anonymizer"), has("confiture:plugin/hook")) {
+            (true, false) => Ok(World::AnonymizerPlugin),
+            (false, true) => Ok(World::HookPlugin),
+            _ => Err(ErrorKind::UnknownWorld {
+                exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
+            }),
+        }
+    }
+}
+
+/// A core module starts with the same magic as a component but a different layer/version.
+fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+    bytes.len() >= 8 && &bytes[..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
+}
+
+fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or(s).to_string()
+}
+
+enum Pre {
+    Anonymizer(AnonymizerPluginPre<State>),
+    Hook(HookPluginPre<State>),
+}
+
+enum Bindings {
+    Anonymizer(AnonymizerPlugin),
+    Hook(HookPlugin),
+}
+
+struct Live {
+    store: Store<State>,
+    bindings: Bindings,
+}
+
+/// A loaded plugin.
+pub struct Plugin {
+    label: Arc<str>,
+    world: World,
+    pre: Pre,
+    limits: Limits,
+    params: Vec<(String, String)>,
+    /// `configure` was called: every new instance is configured with `params` before use.
+    configured: bool,
+    live: Option<Live>,
+    imports: Vec<String>,
+    engine: Engine,
+}
+
+impl Plugin {
+    pub fn world(&self) -> World {
+        self.world
+    }
+
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The interfaces it imports (`confiture:plugin/host@0.1.0`, `wasi:…`).
+    pub fn imports(&self) -> &[String] {
+        &self.imports
+    }
+
+    /// Name errors and log lines after the plugin's own name and version from now on.
+    pub fn set_label(&mut self, label: impl Into<String>) {
+        let label: String = label.into();
+        self.label = Arc::from(label.as_str());
+        if let Some(live) = &mut self.live {
+            live.store.data_mut().label = self.label.clone();
+        }
+    }
+
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    fn fail(&self, kind: ErrorKind) -> PluginError {
+        PluginError { plugin: self.label.to_string(), kind }
+    }
+
+    fn instantiate(&self) -> Result<Live, PluginError> {
+        let stdout = LogPipe::new(self.limits.output);
+        let stderr = LogPipe::new(self.limits.output);
+        let wasi = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .wall_clock(Stopped)
+            .monotonic_clock(Stopped)
+            .secure_random(wasmtime_wasi::Deterministic::new(vec![0x5a]))
+            .insecure_random(wasmtime_wasi::Deterministic::new(vec![0xa5]))
+            .insecure_random_seed(0)
+            .build();
+        let state = State {
+            wasi,
+            table: ResourceTable::new(),
+            limiter: Limiter { max: self.limits.memory, hit: false },
+            stdout,
+            stderr,
+            label: self.label.clone(),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|s| &mut s.limiter);
+        store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        let bindings = match &self.pre {
+            Pre::Anonymizer(p) => p.instantiate(&mut store).map(Bindings::Anonymizer),
+            Pre::Hook(p) => p.instantiate(&mut store).map(Bindings::Hook),
+        };
+        let mut live = Live { store, bindings: bindings.map_err(|e| self.classify(e, None))? };
+        if self.configured {
+            self.call_configure(&mut live)?;
+        }
+        Ok(live)
+    }
+
+    fn call_configure(&self, live: &mut Live) -> Result<(), PluginError> {
+        live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        let result = match &live.bindings {
+            Bindings::Anonymizer(b) => b.confiture_plugin_anonymizer().call_configure(&mut live.store, &self.params),
+            Bindings::Hook(b) => b.confiture_plugin_hook().call_configure(&mut live.store, &self.params),
+        };
+        self.drain(live);
+        match result {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(message)) => Err(self.fail(ErrorKind::Guest(format!("refused its params: {message}")))),
+            Err(e) => Err(self.classify(e, Some(live))),
+        }
+    }
+
+    fn drain(&self, live: &Live) {
+        let s = live.store.data();
+        s.stdout.drain(&self.label, "stdout");
+        s.stderr.drain(&self.label, "stderr");
+    }
+
+    /// A wasmtime error as a limit that was hit or a trap.
+    fn classify(&self, e: wasmtime::Error, live: Option<&Live>) -> PluginError {
+        if live.is_some_and(|l| l.store.data().limiter.hit) || e.is::<MemoryCap>() {
+            return self.fail(ErrorKind::Memory(self.limits.memory));
+        }
+        match e.downcast_ref::<wasmtime::Trap>() {
+            Some(wasmtime::Trap::OutOfFuel) => self.fail(ErrorKind::Fuel(self.limits.fuel)),
+            Some(t) => self.fail(ErrorKind::Trap(t.to_string())),
+            None => self.fail(ErrorKind::Trap(first_line(&format!("{e:#}")))),
+        }
+    }
+
+    /// The live instance, created (and configured) if there is none.
+    fn live(&mut self) -> Result<Live, PluginError> {
+        match self.live.take() {
+            Some(l) => Ok(l),
+            None => self.instantiate(),
+        }
+    }
+
+    /// Keep the instance for the next call — unless the call trapped, which leaves it unusable.
+    fn settle<T>(&mut self, mut live: Live, result: Result<T, wasmtime::Error>) -> Result<T, PluginError> {
+        self.drain(&live);
+        match result {
+            Ok(v) => {
+                live.store.data_mut().limiter.hit = false;
+                self.live = Some(live);
+                Ok(v)
+            }
+            Err(e) => Err(self.classify(e, Some(&live))),
+        }
+    }
+
+    /// Give the plugin its params (`configure`); a new instance (after a trap) gets them again.
+    pub fn configure(&mut self, params: Vec<(String, String)>) -> Result<(), PluginError> {
+        self.params = params;
+        self.configured = true;
+        let live = match self.live.take() {
+            Some(mut live) => {
+                self.call_configure(&mut live)?;
+                live
+            }
+            None => self.instantiate()?,
+        };
+        self.live = Some(live);
+        Ok(())
+    }
+
+    /// An anonymizer's name, version and promises.
+    pub fn info(&mut self) -> Result<PluginInfo, PluginError> {
+        let mut live = self.live()?;
+        live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        let result = match &live.bindings {
+            Bindings::Anonymizer(b) => b.confiture_plugin_anonymizer().call_info(&mut live.store),
+            Bindings::Hook(_) => {
+                self.live = Some(live);
+                return Err(self.fail(ErrorKind::WrongWorld { found: "hook", wanted: "anonymizer" }));
+            }
+        };
+        self.settle(live, result)
+    }
+
+    /// Transform `values` of `column`, in batches of at most `limits.batch`.
+    pub fn transform(
+        &mut self,
+        column: &Column,
+        values: &[Option<String>],
+    ) -> Result<Vec<Option<String>>, PluginError> {
+        let mut out = Vec::with_capacity(values.len());
+        for chunk in values.chunks(self.limits.batch.max(1)) {
+            let mut live = self.live()?;
+            live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+            let result = match &live.bindings {
+                Bindings::Anonymizer(b) => {
+                    b.confiture_plugin_anonymizer().call_transform(&mut live.store, column, chunk)
+                }
+                Bindings::Hook(_) => {
+                    self.live = Some(live);
+                    return Err(self.fail(ErrorKind::WrongWorld { found: "hook", wanted: "anonymizer" }));
+                }
+            };
+            match self.settle(live, result)? {
+                Ok(values) if values.len() == chunk.len() => out.extend(values),
+                Ok(values) => {
+                    return Err(self.fail(ErrorKind::BatchMismatch { sent: chunk.len(), got: values.len() }));
+                }
+                Err(message) => return Err(self.fail(ErrorKind::Guest(message))),
+            }
+        }
+        Ok(out)
+    }
+
+    /// A hook's decision on an event.
+    pub fn on_event(&mut self, event: &Event) -> Result<Decision, PluginError> {
+        let mut live = self.live()?;
+        live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        let result = match &live.bindings {
+            Bindings::Hook(b) => b.confiture_plugin_hook().call_on_event(&mut live.store, event),
+            Bindings::Anonymizer(_) => {
+                self.live = Some(live);
+                return Err(self.fail(ErrorKind::WrongWorld { found: "anonymizer", wanted: "hook" }));
+            }
+        };
+        match self.settle(live, result)? {
+            Ok(d) => Ok(d),
+            Err(message) => Err(self.fail(ErrorKind::Guest(message))),
+        }
+    }
+
+    /// Whether an instance is alive (for tests: a trap discards it).
+    pub fn has_instance(&self) -> bool {
+        self.live.is_some()
+    }
+}
+
+/// Which world `path` implements, without running it.
+pub fn world(runtime: &Runtime, path: &Path) -> Result<World, PluginError> {
+    let label = path.display().to_string();
+    let component = runtime.component(path, &label)?;
+    runtime.world_of(&component).map_err(|kind| PluginError { plugin: label, kind })
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin").field("label", &self.label).field("world", &self.world).finish()
+    }
+}
