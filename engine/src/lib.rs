@@ -14,6 +14,7 @@
 pub mod dag;
 pub mod diag;
 pub mod exit;
+pub mod hooks;
 pub mod pg;
 pub mod pipeline;
 pub mod project;

@@ -24,6 +24,9 @@ pub struct RunReport {
     pub duration_ms: f64,
     /// Stages in declaration order.
     pub stages: Vec<StageReport>,
+    /// Every hook that ran, in order (docs/pipelines.md#hooks).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hooks: Vec<crate::hooks::HookReport>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]

@@ -121,6 +121,14 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
     let mut cancelled_at: Option<Instant> = None;
     let mut launched: Vec<Option<String>> = vec![None; n];
     let mut aborts: Vec<tokio::task::AbortHandle> = Vec::new();
+    let hooks = (!pipeline.hooks.is_empty()).then(|| {
+        Arc::new(crate::hooks::Hooks::new(
+            pipeline.hooks.clone(),
+            &pipeline.name,
+            pipeline.project.root.clone(),
+            databases.clone(),
+        ))
+    });
 
     loop {
         while running.len() < jobs && first_failure.is_none() && !stop.is_cancelled() {
@@ -135,6 +143,7 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                 templates: pipeline.templates.clone(),
                 stage_outputs: Arc::new(outputs_value(&done_outputs)),
                 observer: options.observer.clone(),
+                hooks: hooks.clone(),
             };
             launched[i] = Some(now_rfc3339());
             notify(options, &Progress::StageStarted { name: &decl.name, uses: &decl.uses });
@@ -145,7 +154,7 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                     let started_at = now_rfc3339();
                     let t0 = Instant::now();
                     tracing::debug!("started");
-                    let result = stage.run(&cx).await;
+                    let result = run_with_hooks(stage.as_ref(), &cx).await;
                     let duration = t0.elapsed();
                     let finished_at = now_rfc3339();
                     (result, started_at, finished_at, duration)
@@ -270,6 +279,15 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
         }
     }
 
+    if let Some(h) = &hooks {
+        let fired = crate::hooks::Fired { kind: "pipeline-finished".into(), ..Default::default() };
+        if let Err(e) = h.fire(&fired).await
+            && first_failure.is_none()
+        {
+            tracing::warn!("{e}");
+            first_failure = Some((usize::MAX, e.exit));
+        }
+    }
     let (status, exit) = if options.cancel.is_cancelled() {
         (RunStatus::Cancelled, ExitCode::Interrupted)
     } else if let Some((_, code)) = first_failure {
@@ -289,7 +307,32 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
         finished_at: now_rfc3339(),
         duration_ms: started.elapsed().as_secs_f64() * 1000.0,
         stages: reports,
+        hooks: hooks.map(|h| h.records()).unwrap_or_default(),
     }
+}
+
+/// A stage's run between its `before-stage` and `after-stage` / `stage-failed` hooks.
+async fn run_with_hooks(stage: &dyn crate::stage::Stage, cx: &StageContext) -> Result<Outputs, StageError> {
+    let Some(hooks) = &cx.hooks else { return stage.run(cx).await };
+    let fired = |kind: &str, details: Vec<(String, String)>| crate::hooks::Fired {
+        kind: kind.into(),
+        stage: cx.stage.clone(),
+        details,
+        ..Default::default()
+    };
+    hooks.fire(&fired("before-stage", Vec::new())).await?;
+    let result = stage.run(cx).await;
+    match &result {
+        Ok(_) => hooks.fire(&fired("after-stage", Vec::new())).await?,
+        Err(e) if !e.is_cancelled() => {
+            // The stage's own error is what the run reports; a failing hook here only logs.
+            if let Err(h) = hooks.fire(&fired("stage-failed", vec![("error".into(), e.message.clone())])).await {
+                tracing::warn!("{h}");
+            }
+        }
+        Err(_) => {}
+    }
+    result
 }
 
 async fn sleep_or_forever(d: Option<Duration>) {

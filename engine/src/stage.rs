@@ -177,6 +177,7 @@ pub struct StageContext {
     /// `{name: {outputs: {…}}}` of every stage that finished before this one started.
     pub(crate) stage_outputs: Arc<minijinja::Value>,
     pub(crate) observer: Option<crate::run::Observer>,
+    pub(crate) hooks: Option<Arc<crate::hooks::Hooks>>,
 }
 
 /// A lifecycle event a stage emits (`before-migration`, `after-migration`, `migration-failed`).
@@ -189,17 +190,34 @@ pub struct Event {
     pub migration: Option<String>,
     /// Further facts, e.g. `("execution_ms", "12")`, `("error", "…")`.
     pub details: Vec<(String, String)>,
+    /// The SQL about to run (a migration's), for hooks that judge it.
+    pub sql: Option<String>,
+    /// The database's name (never its URL).
+    pub database: Option<String>,
 }
 
 impl StageContext {
-    /// Emit a lifecycle event. Hooks attached to it run before this returns (the hooks stage is
-    /// not part of this version, so it only reaches observers); an error means a hook denied the
-    /// step and the stage must stop.
-    pub fn emit(&self, event: &Event) -> Result<(), StageError> {
+    /// Emit a lifecycle event. Hooks attached to it run before this returns; an error means a
+    /// hook denied the step (or failed) and the stage must stop.
+    pub async fn emit(&self, event: &Event) -> Result<(), StageError> {
         if let Some(observer) = &self.observer {
             observer(&crate::run::Progress::Event { stage: &self.stage, event });
         }
-        Ok(())
+        match &self.hooks {
+            Some(hooks) => {
+                hooks
+                    .fire(&crate::hooks::Fired {
+                        kind: event.kind.to_string(),
+                        stage: self.stage.clone(),
+                        migration: event.migration.clone(),
+                        sql: event.sql.clone(),
+                        database: event.database.clone().unwrap_or_default(),
+                        details: event.details.clone(),
+                    })
+                    .await
+            }
+            None => Ok(()),
+        }
     }
 
     /// Tell the user how far the stage is (shown live on a terminal; keep it short).

@@ -64,6 +64,22 @@ impl Default for Limits {
     }
 }
 
+/// A size such as `64MiB`, `512KiB`, `1GiB` or a number of bytes.
+pub fn parse_size(s: &str) -> Result<usize, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (n, unit) = t.split_at(split);
+    let n: usize = n.parse().map_err(|_| format!("`{s}` is not a size (e.g. 64MiB)"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => return Err(format!("`{s}`: the unit is B, KiB, MiB or GiB")),
+    };
+    n.checked_mul(factor).ok_or_else(|| format!("`{s}` is too large"))
+}
+
 /// Which world a component implements.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
@@ -100,7 +116,7 @@ pub enum ErrorKind {
          `confiture:plugin/anonymizer`, a hook `confiture:plugin/hook`"
     )]
     UnknownWorld { exports: String },
-    #[error("is a {found}, not a {wanted}")]
+    #[error("is {found}, not {wanted}")]
     WrongWorld { found: &'static str, wanted: &'static str },
     #[error("cannot be linked: {0}")]
     Link(String),
@@ -450,6 +466,19 @@ impl Plugin {
         self.world
     }
 
+    /// Refuse a plugin of the other world, by name.
+    pub fn expect(&self, world: World) -> Result<(), PluginError> {
+        let what = |w: World| match w {
+            World::AnonymizerPlugin => "an anonymizer",
+            World::HookPlugin => "a hook",
+        };
+        if self.world == world {
+            Ok(())
+        } else {
+            Err(self.fail(ErrorKind::WrongWorld { found: what(self.world), wanted: what(world) }))
+        }
+    }
+
     pub fn limits(&self) -> &Limits {
         &self.limits
     }
@@ -589,7 +618,7 @@ impl Plugin {
             Bindings::Anonymizer(b) => b.confiture_plugin_anonymizer().call_info(&mut live.store),
             Bindings::Hook(_) => {
                 self.live = Some(live);
-                return Err(self.fail(ErrorKind::WrongWorld { found: "hook", wanted: "anonymizer" }));
+                return Err(self.fail(ErrorKind::WrongWorld { found: "a hook", wanted: "an anonymizer" }));
             }
         };
         self.settle(live, result)
@@ -611,7 +640,7 @@ impl Plugin {
                 }
                 Bindings::Hook(_) => {
                     self.live = Some(live);
-                    return Err(self.fail(ErrorKind::WrongWorld { found: "hook", wanted: "anonymizer" }));
+                    return Err(self.fail(ErrorKind::WrongWorld { found: "a hook", wanted: "an anonymizer" }));
                 }
             };
             match self.settle(live, result)? {
@@ -633,7 +662,7 @@ impl Plugin {
             Bindings::Hook(b) => b.confiture_plugin_hook().call_on_event(&mut live.store, event),
             Bindings::Anonymizer(_) => {
                 self.live = Some(live);
-                return Err(self.fail(ErrorKind::WrongWorld { found: "anonymizer", wanted: "hook" }));
+                return Err(self.fail(ErrorKind::WrongWorld { found: "an anonymizer", wanted: "a hook" }));
             }
         };
         match self.settle(live, result)? {

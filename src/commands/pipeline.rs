@@ -107,14 +107,6 @@ pub async fn execute_with(
     quiet: bool,
     print_text: fn(&confiture_engine::report::RunReport),
 ) -> ExitCode {
-    if let Some(hook) = pipeline.hooks.first() {
-        render::error(format!(
-            "{}: hook `{}` is declared, but this version of confiture cannot run hooks yet; remove it or run \
-             a version with hook support (a hook that silently did not run could let through what it should stop)",
-            pipeline.source.name, hook.name
-        ));
-        return ExitCode::Config;
-    }
     let cancel = render::cancel_on_signals();
     let options = RunOptions {
         jobs: jobs.unwrap_or_else(run::default_jobs),

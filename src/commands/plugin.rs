@@ -105,18 +105,7 @@ fn parse_column(s: &str) -> Result<ColumnArg, String> {
 }
 
 fn parse_size(s: &str) -> Result<usize, String> {
-    let t = s.trim();
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (n, unit) = t.split_at(split);
-    let n: usize = n.parse().map_err(|_| format!("`{s}` is not a size (e.g. 64MiB)"))?;
-    let factor = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kb" | "kib" => 1 << 10,
-        "m" | "mb" | "mib" => 1 << 20,
-        "g" | "gb" | "gib" => 1 << 30,
-        _ => return Err(format!("`{s}`: the unit is B, KiB, MiB or GiB")),
-    };
-    n.checked_mul(factor).ok_or_else(|| format!("`{s}` is too large"))
+    confiture_engine::wasm::parse_size(s)
 }
 
 pub fn plugin(args: PluginArgs) -> ExitCode {

@@ -188,19 +188,6 @@ fn init_scaffolds_a_project_whose_pipeline_runs() {
     assert!(v["files"].as_array().unwrap().iter().all(|f| f["created"] == false), "init never overwrites");
 }
 
-#[test]
-fn hooks_are_validated_but_refused_at_run_time() {
-    let p = project();
-    p.write(
-        "pipelines/hooked.kdl",
-        "pipeline \"h\"\nstage \"one\" uses=\"build\" { env \"dev\"; }\nhook \"audit\" on=\"after-stage\" command=\"true\"\n",
-    );
-    assert_eq!(p.run(&["check", "pipelines/hooked.kdl"]).code, 0);
-    let out = p.run(&["run", "pipelines/hooked.kdl"]);
-    assert_eq!(out.code, 5, "{out:?}");
-    assert!(out.stderr.contains("cannot run hooks yet"), "{}", out.stderr);
-}
-
 /// `confiture … | head`: a reader that stops early ends the command quietly, with the status a
 /// shell shows for a pipe cut short (141), not a panic.
 #[test]

@@ -46,6 +46,9 @@ fn the_demo_release_pipeline_runs() {
     let drift = &v["stages"][5]["outputs"];
     assert_valid("stages/diff.json", drift);
     assert_eq!(drift["changed"], false, "the migrations produce exactly db/schema: {drift}");
+    let hooks = v["hooks"].as_array().expect("the policy hook ran");
+    assert_eq!(hooks.len(), 3, "once per migration applied: {hooks:?}");
+    assert!(hooks.iter().all(|h| h["hook"] == "protect-customer-data" && h["outcome"] == "allowed"), "{hooks:?}");
 }
 
 #[test]

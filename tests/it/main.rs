@@ -7,6 +7,7 @@ mod connect;
 mod demo;
 mod diff;
 mod ephemeral;
+mod hooks;
 mod lint;
 mod migrate;
 mod support;

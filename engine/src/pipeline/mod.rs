@@ -84,7 +84,7 @@ pub enum HookAction {
     Wasm(PathBuf),
 }
 
-/// `hook NAME on=EVENT sql=… | command=… | wasm=… [stage=…] [database=…]`.
+/// `hook NAME on=EVENT sql=… | command=… | wasm=… [stage=…] [database=…] [on-error=…] { … }`.
 #[derive(Clone, Debug)]
 pub struct HookDecl {
     pub name: String,
@@ -92,7 +92,25 @@ pub struct HookDecl {
     pub action: HookAction,
     pub stage: Option<String>,
     pub database: Option<String>,
+    /// `param KEY VALUE` children: a wasm hook's `configure` params.
+    pub params: Vec<(String, String)>,
+    /// `env KEY VALUE` children: a command's environment (besides PATH and `CONFITURE_*`).
+    pub env: Vec<(String, String)>,
+    /// `timeout "30s"`: a command's time limit (default 60 s).
+    pub timeout: Option<std::time::Duration>,
+    /// `fuel`, `memory`, `batch` children: a wasm hook's limits.
+    pub limits: crate::wasm::Limits,
+    pub on_error: OnError,
     pub span: SourceSpan,
+}
+
+/// What a failing hook (an error, a timeout, a trap — not a deny) does to its step.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// Stop the step (the default).
+    Fail,
+    /// Record the failure and go on.
+    Continue,
 }
 
 /// Inputs to loading besides the file.
@@ -620,6 +638,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
         }),
         None => None,
     };
+    let database_given = n.props.iter().any(|p| p.key == "database");
     let database = match f.prop("database", d) {
         Some(e) => decode::static_text(e, d).filter(|s| {
             let ok = databases.iter().any(|db| db == s);
@@ -635,8 +654,83 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
         }),
         None => None,
     };
+    let on_error = match f.prop("on-error", d).and_then(|e| decode::static_text(e, d).map(|v| (v, e.span))) {
+        None => OnError::Fail,
+        Some((v, _)) if v == "fail" => OnError::Fail,
+        Some((v, _)) if v == "continue" => OnError::Continue,
+        Some((v, span)) => {
+            d.push(
+                Diagnostic::error(
+                    "pipeline::wrong-type",
+                    span,
+                    format!("`on-error` is `fail` or `continue`, not `{v}`"),
+                )
+                .with_label("fail or continue")
+                .with_help("`on-error=\"continue\"` records a failing hook and goes on; a deny always stops"),
+            );
+            OnError::Fail
+        }
+    };
+    let pairs = |f: &mut decode::Fields, name: &'static str, d: &mut Diagnostics| -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for c in f.children(name) {
+            match c.args.as_slice() {
+                [k, v] => {
+                    if let (Some(k), Some(v)) = (decode::static_text(k, d), decode::static_text(v, d)) {
+                        out.push((k, v));
+                    }
+                }
+                _ => d.push(
+                    Diagnostic::error("pipeline::wrong-type", c.span, format!("`{name}` takes a key and a value"))
+                        .with_label("expected two values")
+                        .with_help(format!("e.g. `{name} \"key\" \"value\"`")),
+                ),
+            }
+        }
+        out
+    };
+    let params = pairs(&mut f, "param", d);
+    let env = pairs(&mut f, "env", d);
+    let timeout = f.setting("timeout", d).and_then(|e| decode::duration(e, d));
+    let mut limits = crate::wasm::Limits::default();
+    if let Some(v) = f.setting("fuel", d).and_then(|e| decode::integer(e, d)) {
+        limits.fuel = v;
+    }
+    if let Some(e) = f.setting("memory", d) {
+        match decode::static_text(e, d).map(|t| crate::wasm::parse_size(&t)) {
+            Some(Ok(v)) => limits.memory = v,
+            Some(Err(message)) => d.push(
+                Diagnostic::error("pipeline::wrong-type", e.span, message)
+                    .with_label("not a size")
+                    .with_help("e.g. `memory \"64MiB\"`"),
+            ),
+            None => {}
+        }
+    }
+    if let Some(v) = f.setting("batch", d).and_then(|e| decode::integer(e, d)) {
+        limits.batch = usize::try_from(v).unwrap_or(usize::MAX).max(1);
+    }
+    if actions.len() == 1 && matches!(actions.first(), Some(HookAction::Sql(_))) && !database_given {
+        d.push(
+            Diagnostic::error("pipeline::missing-property", n.name_span, "an sql hook needs `database=`")
+                .with_label("which database?")
+                .with_help("name a declared database: `database=\"prod\"`"),
+        );
+    }
     f.finish(d);
-    Some(HookDecl { name: name?, on: on?, action: actions.into_iter().next()?, stage, database, span: n.span })
+    Some(HookDecl {
+        name: name?,
+        on: on?,
+        action: actions.into_iter().next()?,
+        stage,
+        database,
+        params,
+        env,
+        timeout,
+        limits,
+        on_error,
+        span: n.span,
+    })
 }
 
 impl Pipeline {

@@ -176,9 +176,10 @@ fn drops(sql: &str) -> (Vec<Vec<String>>, Vec<(Vec<String>, String)>) {
                 i += 1;
             }
             let Some((table, mut i)) = qualified(statement, i) else { continue };
+            let first = i;
             // Actions are separated by commas: `DROP [COLUMN] [IF EXISTS] name`.
             while i < statement.len() {
-                let action_start = i == 0 || statement.get(i - 1) == Some(&Token::Punct(','));
+                let action_start = i == first || statement.get(i - 1) == Some(&Token::Punct(','));
                 if action_start && is(statement.get(i), "drop") {
                     let mut j = i + 1;
                     if is(statement.get(j), "constraint") {
@@ -197,7 +198,6 @@ fn drops(sql: &str) -> (Vec<Vec<String>>, Vec<(Vec<String>, String)>) {
                 }
                 i += 1;
             }
-            let _ = &mut i;
         }
     }
     (tables, columns)

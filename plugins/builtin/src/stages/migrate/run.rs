@@ -272,8 +272,15 @@ fn prepare_all(ctx: &Ctx<'_>, list: &[&Migration]) -> Result<Vec<Prepared>, Stag
     list.iter().map(|m| prepare::prepare(&m.up_shown, &m.up_sql, ctx.server_version)).collect()
 }
 
-fn event(kind: &'static str, m: &Migration, details: Vec<(String, String)>) -> Event {
-    Event { kind, migration: Some(m.id()), details }
+fn event(ctx: &Ctx<'_>, kind: &'static str, m: &Migration, details: Vec<(String, String)>) -> Event {
+    // Hooks judge what is about to run: the .up.sql, or the .down.sql when rolling back.
+    let down = details.iter().any(|(k, v)| k == "direction" && v == "down");
+    let sql = if down {
+        m.down.as_ref().and_then(|p| std::fs::read(p).ok()).map(|b| String::from_utf8_lossy(&b).into_owned())
+    } else {
+        Some(String::from_utf8_lossy(&m.up_sql).into_owned())
+    };
+    Event { kind, migration: Some(m.id()), details, sql, database: ctx.session.info().dbname().map(String::from) }
 }
 
 /// `up`: every pending migration, each in its own transaction with its tracking row.
@@ -300,7 +307,7 @@ async fn up_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
         tracing::info!("nothing to apply");
     }
     for (i, (m, p)) in pending.iter().zip(&prepared).enumerate() {
-        ctx.cx.emit(&event("before-migration", m, Vec::new()))?;
+        ctx.cx.emit(&event(ctx, "before-migration", m, Vec::new())).await?;
         ctx.cx.progress(&format!("{} ({}/{})", m.id(), i + 1, pending.len()));
         let t0 = Instant::now();
         let result = apply_one(ctx, m, p, &insert).await;
@@ -312,12 +319,14 @@ async fn up_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
                 let ms = t0.elapsed().as_secs_f64() * 1000.0;
                 report.state = State::Ran;
                 report.execution_ms = Some(ms);
-                ctx.cx.emit(&event("after-migration", m, vec![("execution_ms".into(), format!("{ms:.0}"))]))?;
+                ctx.cx
+                    .emit(&event(ctx, "after-migration", m, vec![("execution_ms".into(), format!("{ms:.0}"))]))
+                    .await?;
             }
             Err(err) => {
                 report.state = State::Failed;
                 report.error = Some(err.message.clone());
-                ctx.cx.emit(&event("migration-failed", m, vec![("error".into(), err.message.clone())]))?;
+                ctx.cx.emit(&event(ctx, "migration-failed", m, vec![("error".into(), err.message.clone())])).await?;
                 for later in &pending[i + 1..] {
                     if let Some(r) = ctx.out.migrations.iter_mut().find(|r| r.version == later.version) {
                         r.state = State::NotRun;
@@ -522,7 +531,7 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             owners.push(Some((k, None)));
         }
         for (_, m, _) in &plan {
-            ctx.cx.emit(&event("before-migration", m, vec![("direction".into(), "down".into())]))?;
+            ctx.cx.emit(&event(ctx, "before-migration", m, vec![("direction".into(), "down".into())])).await?;
         }
         let result = match script::run_requests(&ctx.session, requests, &ctx.cx.cancel, &mut |_| {}).await {
             Ok(n) => match client.batch_execute("COMMIT").await {
@@ -535,7 +544,7 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             Ok(_) => {
                 for (_, m, _) in &plan {
                     mark(&mut ctx.out.migrations, m, State::RolledBack, None);
-                    ctx.cx.emit(&event("after-migration", m, vec![("direction".into(), "down".into())]))?;
+                    ctx.cx.emit(&event(ctx, "after-migration", m, vec![("direction".into(), "down".into())])).await?;
                 }
                 Ok(())
             }
@@ -561,12 +570,12 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
     } else {
         tracing::warn!("a .down.sql runs outside a transaction, so the rollback is not atomic");
         for (a, m, p) in &plan {
-            ctx.cx.emit(&event("before-migration", m, vec![("direction".into(), "down".into())]))?;
+            ctx.cx.emit(&event(ctx, "before-migration", m, vec![("direction".into(), "down".into())])).await?;
             let result = down_one(ctx, a, m, p, &delete).await;
             match result {
                 Ok(()) => {
                     mark(&mut ctx.out.migrations, m, State::RolledBack, None);
-                    ctx.cx.emit(&event("after-migration", m, vec![("direction".into(), "down".into())]))?;
+                    ctx.cx.emit(&event(ctx, "after-migration", m, vec![("direction".into(), "down".into())])).await?;
                 }
                 Err(e) => {
                     mark(&mut ctx.out.migrations, m, State::Failed, Some(e.message.clone()));

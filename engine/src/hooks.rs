@@ -1,0 +1,269 @@
+//! Lifecycle hooks: actions declared with `hook NAME on=EVENT …` that run when the event fires —
+//! before and after each stage, when one fails, around each migration, when the pipeline ends.
+//!
+//! Three kinds: `sql` runs a statement on a declared database; `command` runs a program (through
+//! `/bin/sh -c`) with a timeout, an explicit environment (PATH, the hook's `env` entries and the
+//! event as `CONFITURE_*` variables; the migration's SQL on stdin) and captured output; `wasm`
+//! asks a plugin of the `hook-plugin` world. A hook allows, warns or denies: a deny stops the step
+//! with exit 1 and the reason in the report; a warning is recorded. A hook that fails (an SQL
+//! error, a timeout, a trap) stops the step too, unless it says `on-error="continue"`.
+//!
+//! A command's verdict is its exit status: 0 allows (a stdout line starting `warn:` warns),
+//! anything else denies with the last line it wrote to stderr (or stdout) as the reason.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::ExitCode;
+use crate::pipeline::{HookAction, HookDecl, OnError};
+use crate::resources::Databases;
+use crate::stage::StageError;
+use crate::wasm::{Decision, Plugin, Runtime};
+
+/// What happened when a hook ran (`hooks` in the run report).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct HookReport {
+    pub hook: String,
+    pub event: String,
+    /// The stage the event is about (empty for `pipeline-finished`).
+    pub stage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<String>,
+    pub outcome: Outcome,
+    /// The reason of a warn or deny, or the error of a failed hook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub duration_ms: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Allowed,
+    Warned,
+    Denied,
+    /// The hook failed and its `on-error` stopped the step.
+    Failed,
+    /// The hook failed and `on-error="continue"` let the step go on.
+    FailedContinued,
+}
+
+/// An event as hooks see it.
+#[derive(Clone, Debug, Default)]
+pub struct Fired {
+    pub kind: String,
+    pub stage: String,
+    pub migration: Option<String>,
+    pub sql: Option<String>,
+    /// A database *name* (never a URL).
+    pub database: String,
+    pub details: Vec<(String, String)>,
+}
+
+/// The hooks of one run.
+pub struct Hooks {
+    decls: Vec<HookDecl>,
+    pipeline: String,
+    root: PathBuf,
+    databases: Arc<Databases>,
+    runtime: Mutex<Option<Arc<Runtime>>>,
+    plugins: Mutex<HashMap<String, Plugin>>,
+    records: Mutex<Vec<HookReport>>,
+}
+
+impl Hooks {
+    pub fn new(decls: Vec<HookDecl>, pipeline: &str, root: PathBuf, databases: Arc<Databases>) -> Hooks {
+        Hooks {
+            decls,
+            pipeline: pipeline.to_string(),
+            root,
+            databases,
+            runtime: Mutex::new(None),
+            plugins: Mutex::new(HashMap::new()),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.decls.is_empty()
+    }
+
+    /// What ran, in order.
+    pub fn records(&self) -> Vec<HookReport> {
+        self.records.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// Run the hooks attached to `ev`, in declaration order. `Err` when one denies the step or
+    /// fails with `on-error="fail"`: the step must stop.
+    pub async fn fire(&self, ev: &Fired) -> Result<(), StageError> {
+        let matching: Vec<HookDecl> = self
+            .decls
+            .iter()
+            .filter(|h| h.on == ev.kind && h.stage.as_ref().is_none_or(|s| *s == ev.stage))
+            .cloned()
+            .collect();
+        for h in matching {
+            let t0 = Instant::now();
+            let result = match &h.action {
+                HookAction::Sql(sql) => self.sql(&h, sql).await.map(|()| Decision::Allow),
+                HookAction::Command(command) => self.command(&h, command, ev).await,
+                HookAction::Wasm(path) => self.wasm(&h, path, ev).await,
+            };
+            let (outcome, message) = match &result {
+                Ok(Decision::Allow) => (Outcome::Allowed, None),
+                Ok(Decision::Warn(m)) => (Outcome::Warned, Some(m.clone())),
+                Ok(Decision::Deny(m)) => (Outcome::Denied, Some(m.clone())),
+                Err(e) if h.on_error == OnError::Continue => (Outcome::FailedContinued, Some(e.clone())),
+                Err(e) => (Outcome::Failed, Some(e.clone())),
+            };
+            let what = match &ev.migration {
+                Some(m) => format!("migration {m}"),
+                None if ev.stage.is_empty() => format!("pipeline {}", self.pipeline),
+                None => format!("stage `{}`", ev.stage),
+            };
+            match outcome {
+                Outcome::Warned => {
+                    tracing::warn!("hook `{}` warns about {what}: {}", h.name, message.as_deref().unwrap_or(""))
+                }
+                Outcome::FailedContinued => {
+                    tracing::warn!("hook `{}` failed (continuing): {}", h.name, message.as_deref().unwrap_or(""))
+                }
+                _ => tracing::debug!("hook `{}` on {}: {outcome:?}", h.name, ev.kind),
+            }
+            self.records.lock().unwrap_or_else(|e| e.into_inner()).push(HookReport {
+                hook: h.name.clone(),
+                event: ev.kind.clone(),
+                stage: ev.stage.clone(),
+                migration: ev.migration.clone(),
+                outcome,
+                message: message.clone(),
+                duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
+            });
+            match outcome {
+                Outcome::Denied => {
+                    return Err(StageError::new(
+                        ExitCode::Failure,
+                        format!("hook `{}` denied {what}: {}", h.name, message.unwrap_or_default()),
+                    )
+                    .with_field("hook", h.name.clone()));
+                }
+                Outcome::Failed => {
+                    return Err(StageError::new(
+                        ExitCode::Failure,
+                        format!("hook `{}` failed on {}: {}", h.name, ev.kind, message.unwrap_or_default()),
+                    )
+                    .with_field("hook", h.name.clone()));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn sql(&self, h: &HookDecl, sql: &str) -> Result<(), String> {
+        let name = h.database.as_deref().ok_or("an sql hook needs `database=`")?;
+        let info = self.databases.declared(name, true).await.map_err(|e| e.to_string())?;
+        let session =
+            crate::pg::connect(&info, &format!("confiture-hook-{}", h.name)).await.map_err(|e| e.to_string())?;
+        session.client().batch_execute(sql).await.map_err(|e| crate::pg::describe(&e))
+    }
+
+    async fn command(&self, h: &HookDecl, command: &str, ev: &Fired) -> Result<Decision, String> {
+        use tokio::io::AsyncWriteExt;
+        let mut cmd = tokio::process::Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(command)
+            .current_dir(&self.root)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+            .envs(h.env.iter().map(|(k, v)| (k, v)))
+            .env("CONFITURE_EVENT", &ev.kind)
+            .env("CONFITURE_PIPELINE", &self.pipeline)
+            .env("CONFITURE_STAGE", &ev.stage)
+            .env("CONFITURE_DATABASE", &ev.database)
+            .env("CONFITURE_MIGRATION", ev.migration.as_deref().unwrap_or(""))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start `{command}`: {e}"))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            let sql = ev.sql.clone().unwrap_or_default();
+            tokio::spawn(async move {
+                let _ = stdin.write_all(sql.as_bytes()).await;
+            });
+        }
+        let timeout = h.timeout.unwrap_or(Duration::from_secs(60));
+        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
+            Ok(Ok(out)) => out,
+            Ok(Err(e)) => return Err(format!("`{command}`: {e}")),
+            Err(_) => return Err(format!("`{command}` did not finish within its timeout ({timeout:?})")),
+        };
+        let cap = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned();
+        let (stdout, stderr) = (cap(&out.stdout), cap(&out.stderr));
+        for line in stdout.lines().chain(stderr.lines()).filter(|l| !l.trim().is_empty()) {
+            tracing::info!("hook {}: {line}", h.name);
+        }
+        let last = |s: &str| s.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim).map(String::from);
+        if out.status.success() {
+            return Ok(match stdout.lines().find_map(|l| l.trim().strip_prefix("warn:")) {
+                Some(w) => Decision::Warn(w.trim().to_string()),
+                None => Decision::Allow,
+            });
+        }
+        let reason = last(&stderr)
+            .or_else(|| last(&stdout))
+            .unwrap_or_else(|| format!("`{command}` exited with {}", out.status));
+        Ok(Decision::Deny(reason))
+    }
+
+    async fn wasm(&self, h: &HookDecl, path: &std::path::Path, ev: &Fired) -> Result<Decision, String> {
+        let runtime = {
+            let mut rt = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
+            match rt.as_ref() {
+                Some(r) => r.clone(),
+                None => {
+                    let r = Arc::new(Runtime::new(Runtime::default_cache_dir()).map_err(|e| e.to_string())?);
+                    *rt = Some(r.clone());
+                    r
+                }
+            }
+        };
+        let plugin = self.plugins.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.name);
+        let path = self.root.join(path);
+        let event = crate::wasm::Event {
+            kind: ev.kind.clone(),
+            pipeline: self.pipeline.clone(),
+            stage: ev.stage.clone(),
+            environment: String::new(),
+            database: ev.database.clone(),
+            migration: ev.migration.clone(),
+            sql: ev.sql.clone(),
+            details: ev.details.clone(),
+        };
+        let (limits, params, name) = (h.limits.clone(), h.params.clone(), h.name.clone());
+        // Plugins run synchronously, off the async threads.
+        let (plugin, result) = tokio::task::spawn_blocking(move || {
+            let mut plugin = match plugin {
+                Some(p) => p,
+                None => {
+                    let mut p = runtime.load(&path, limits).map_err(|e| e.to_string())?;
+                    p.set_label(format!("{name} ({})", path.display()));
+                    p.expect(crate::wasm::World::HookPlugin).map_err(|e| e.to_string())?;
+                    p.configure(params).map_err(|e| e.to_string())?;
+                    p
+                }
+            };
+            let result = plugin.on_event(&event).map_err(|e| e.to_string());
+            Ok::<_, String>((plugin, result))
+        })
+        .await
+        .map_err(|e| format!("the plugin thread failed: {e}"))??;
+        self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(h.name.clone(), plugin);
+        result
+    }
+}

@@ -1,0 +1,125 @@
+//! Lifecycle hooks from a pipeline: wasm, command and sql hooks allow, warn, deny and fail.
+
+use std::path::PathBuf;
+
+use crate::support::{Project, assert_valid, fresh_name, query, scalar, server, url};
+
+fn guest(name: &str) -> PathBuf {
+    let dir = std::env::var_os("CONFITURE_GUESTS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("plugins/guests/dist"));
+    dir.join(format!("{name}.wasm"))
+}
+
+/// A project with a `prod` database (fresh, on the test server) and two migrations: one creates
+/// `users`, the next drops it.
+fn setup(label: &str) -> (Project, String) {
+    let db = fresh_name(label);
+    query(&server().to_secret_string(), &format!("CREATE DATABASE {db}"));
+    let p = Project::new();
+    p.write("confiture.kdl", "");
+    p.write("db/migrations/001_users.up.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n");
+    p.write("db/migrations/001_users.down.sql", "DROP TABLE users;\n");
+    p.write("db/migrations/002_drop_users.up.sql", "DROP TABLE users;\n");
+    p.write("db/migrations/002_drop_users.down.sql", "CREATE TABLE users (id bigint PRIMARY KEY, email text);\n");
+    (p, db)
+}
+
+fn pipeline(p: &Project, db: &str, hooks: &str) {
+    p.write(
+        "release.kdl",
+        &format!(
+            "database \"prod\" url=\"{}\"\nstage \"apply\" uses=\"migrate\" {{\n    database \"prod\"\n}}\n{hooks}",
+            url(db).replace('"', "\\\"")
+        ),
+    );
+}
+
+#[test]
+fn a_wasm_hook_denies_a_migration_that_drops_a_protected_table() {
+    let (p, db) = setup("hook_deny");
+    pipeline(
+        &p,
+        &db,
+        &format!(
+            "hook \"no-drops\" on=\"before-migration\" wasm=\"{}\" {{\n    param \"table\" \"users\"\n}}\n",
+            guest("deny_drop").display()
+        ),
+    );
+    let out = p.run(&["run", "release.kdl", "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v = out.json();
+    assert_valid("run-report.json", &v);
+    let error = v["stages"][0]["error"]["message"].as_str().unwrap();
+    assert!(error.contains("hook `no-drops` denied migration 002_drop_users"), "{error}");
+    assert!(error.contains("drops table users, which is protected"), "{error}");
+    let hooks = v["hooks"].as_array().unwrap();
+    assert_eq!(hooks.len(), 2, "{hooks:?}");
+    assert_eq!((hooks[0]["migration"].as_str(), hooks[0]["outcome"].as_str()), (Some("001_users"), Some("allowed")));
+    assert_eq!(
+        (hooks[1]["migration"].as_str(), hooks[1]["outcome"].as_str()),
+        (Some("002_drop_users"), Some("denied"))
+    );
+    // The first migration ran; the denied one did not.
+    assert_eq!(scalar(&url(&db), "SELECT to_regclass('public.users') IS NOT NULL").as_deref(), Some("t"));
+    assert_eq!(scalar(&url(&db), "SELECT count(*) FROM confiture_migrations").as_deref(), Some("1"));
+}
+
+#[test]
+fn a_wasm_hook_of_the_wrong_world_is_refused_by_name() {
+    let (p, db) = setup("hook_world");
+    pipeline(&p, &db, &format!("hook \"oops\" on=\"before-migration\" wasm=\"{}\"\n", guest("mask_email").display()));
+    let out = p.run(&["run", "release.kdl"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("is an anonymizer, not a hook"), "{}", out.stderr);
+}
+
+#[test]
+fn command_hooks_get_an_explicit_environment_and_their_exit_status_decides() {
+    let (p, db) = setup("hook_command");
+    p.write("db/migrations/002_drop_users.up.sql", "SELECT 1;\n");
+    pipeline(
+        &p,
+        &db,
+        "hook \"env\" on=\"before-stage\" command=\"env > hook-env.txt; cat > /dev/null\" {\n    env \"TEAM\" \"payments\"\n}\n\
+         hook \"careful\" on=\"after-migration\" command=\"echo 'warn: it is Friday'\"\n\
+         hook \"flaky\" on=\"after-stage\" command=\"exit 3\" on-error=\"continue\" timeout=\"5s\"\n",
+    );
+    // `exit 3` is a deny, not a failure: it stops the release.
+    let out = p.run(&["run", "release.kdl", "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v = out.json();
+    let outcomes: Vec<(&str, &str)> = v["hooks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| (h["hook"].as_str().unwrap(), h["outcome"].as_str().unwrap()))
+        .collect();
+    assert_eq!(outcomes, [("env", "allowed"), ("careful", "warned"), ("careful", "warned"), ("flaky", "denied")]);
+    assert_eq!(v["hooks"][1]["message"], "it is Friday");
+    let env = std::fs::read_to_string(p.file("hook-env.txt")).unwrap();
+    assert!(env.contains("CONFITURE_EVENT=before-stage"), "{env}");
+    assert!(env.contains("CONFITURE_STAGE=apply"), "{env}");
+    assert!(env.contains("TEAM=payments"), "{env}");
+    assert!(!env.contains("HOME="), "only what the hook declares (and PATH): {env}");
+    assert!(!env.contains("postgres"), "no connection strings: {env}");
+}
+
+#[test]
+fn an_sql_hook_runs_on_its_database_and_a_failing_one_can_continue() {
+    let (p, db) = setup("hook_sql");
+    p.write("db/migrations/002_drop_users.up.sql", "SELECT 1;\n");
+    pipeline(
+        &p,
+        &db,
+        "hook \"audit\" on=\"after-stage\" database=\"prod\" sql=\"CREATE TABLE release_log AS SELECT now() AS at\"\n\
+         hook \"broken\" on=\"after-stage\" database=\"prod\" sql=\"SELECT * FROM nowhere\" on-error=\"continue\"\n",
+    );
+    let out = p.run(&["run", "release.kdl", "--format", "json"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let v = out.json();
+    assert_eq!(v["hooks"][0]["outcome"], "allowed");
+    assert_eq!(v["hooks"][1]["outcome"], "failed-continued");
+    assert!(v["hooks"][1]["message"].as_str().unwrap().contains("nowhere"), "{v}");
+    assert_eq!(scalar(&url(&db), "SELECT count(*) FROM release_log").as_deref(), Some("1"));
+}
