@@ -10,4 +10,5 @@ mod ephemeral;
 mod hooks;
 mod lint;
 mod migrate;
+mod plugin;
 mod support;

@@ -266,7 +266,10 @@ mod tests {
              ALTER TABLE t DROP CONSTRAINT k;\nCREATE FUNCTION f() RETURNS void AS $$ DROP TABLE inner_t $$ LANGUAGE sql;",
         );
         assert_eq!(t, vec![vec!["a".to_string()], vec!["public".to_string(), "B".to_string()]]);
-        assert_eq!(c, vec![(vec!["users".to_string()], "email".to_string()), (vec!["users".to_string()], "name".to_string())]);
+        assert_eq!(
+            c,
+            vec![(vec!["users".to_string()], "email".to_string()), (vec!["users".to_string()], "name".to_string())]
+        );
     }
 
     #[test]

@@ -17,23 +17,24 @@ use confiture::plugin::types::Uniqueness;
 use exports::confiture::plugin::anonymizer::{Column, Guest, PluginInfo};
 
 struct Settings {
-    key: Vec<u8>,
+    /// HMAC keyed once; each value hashes with a copy.
+    mac: Hmac<Sha256>,
     keep_domain: bool,
 }
 
 static SETTINGS: Mutex<Option<Settings>> = Mutex::new(None);
 
-fn hash(key: &[u8], text: &str) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes keys of any length");
+fn hash(keyed: &Hmac<Sha256>, text: &str) -> String {
+    let mut mac = keyed.clone();
     mac.update(text.as_bytes());
     mac.finalize().into_bytes().iter().take(6).map(|b| format!("{b:02x}")).collect()
 }
 
 fn mask(s: &Settings, value: &str) -> String {
     match value.rsplit_once('@') {
-        Some((local, domain)) if s.keep_domain => format!("u_{}@{domain}", hash(&s.key, local)),
-        Some((local, domain)) => format!("u_{}@d_{}.invalid", hash(&s.key, local), hash(&s.key, domain)),
-        None => format!("u_{}", hash(&s.key, value)),
+        Some((local, domain)) if s.keep_domain => format!("u_{}@{domain}", hash(&s.mac, local)),
+        Some((local, domain)) => format!("u_{}@d_{}.invalid", hash(&s.mac, local), hash(&s.mac, domain)),
+        None => format!("u_{}", hash(&s.mac, value)),
     }
 }
 
@@ -64,7 +65,8 @@ impl Guest for MaskEmail {
             }
         }
         let key = key.ok_or("param `key` is required: the secret the masking is keyed with")?;
-        *SETTINGS.lock().map_err(|e| e.to_string())? = Some(Settings { key, keep_domain });
+        let mac = Hmac::<Sha256>::new_from_slice(&key).map_err(|e| e.to_string())?;
+        *SETTINGS.lock().map_err(|e| e.to_string())? = Some(Settings { mac, keep_domain });
         Ok(())
     }
 
