@@ -396,7 +396,7 @@ impl Runtime {
                     .map_err(|e| fail(link(e)))?,
             ),
         };
-        Ok(Plugin {
+        let mut plugin = Plugin {
             label: Arc::from(label.as_str()),
             world,
             pre,
@@ -406,7 +406,14 @@ impl Runtime {
             live: None,
             imports: component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect(),
             engine: self.engine.clone(),
-        })
+        };
+        // An anonymizer names itself: errors and log lines say `mask-email 0.1.0`.
+        if world == World::AnonymizerPlugin
+            && let Ok(info) = plugin.info()
+        {
+            plugin.set_label(format!("{} {}", info.name, info.version));
+        }
+        Ok(plugin)
     }
 
     fn world_of(&self, component: &Component) -> Result<World, ErrorKind> {

@@ -220,11 +220,6 @@ fn test(file: &Path, params: Vec<(String, String)>, column: Option<ColumnArg>, l
             return ExitCode::Config;
         }
     };
-    if plugin.world() == World::AnonymizerPlugin
-        && let Ok(info) = plugin.info()
-    {
-        plugin.set_label(format!("{} {}", info.name, info.version));
-    }
     if let Err(e) = plugin.configure(params) {
         return fail(e);
     }

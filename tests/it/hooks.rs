@@ -123,3 +123,29 @@ fn an_sql_hook_runs_on_its_database_and_a_failing_one_can_continue() {
     assert!(v["hooks"][1]["message"].as_str().unwrap().contains("nowhere"), "{v}");
     assert_eq!(scalar(&url(&db), "SELECT count(*) FROM release_log").as_deref(), Some("1"));
 }
+
+#[test]
+fn a_hooks_stage_is_a_checkpoint_where_a_deny_stops_the_pipeline() {
+    let (p, db) = setup("hook_stage");
+    p.write(
+        "release.kdl",
+        &format!(
+            "database \"prod\" url=\"{}\"\nstage \"approval\" uses=\"hooks\" {{ description \"a human says yes\"; }}\n\
+             stage \"apply\" uses=\"migrate\" needs=\"approval\" {{ database \"prod\"; }}\n\
+             hook \"approve\" on=\"before-stage\" stage=\"approval\" command=\"echo 'not approved' >&2; exit 1\"\n",
+            url(&db).replace('"', "\\\"")
+        ),
+    );
+    let out = p.run(&["run", "release.kdl", "--format", "json"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    let v = out.json();
+    assert!(
+        v["stages"][0]["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("hook `approve` denied stage `approval`: not approved"),
+        "{v}"
+    );
+    assert_eq!(v["stages"][1]["status"], "skipped");
+    assert_eq!(scalar(&url(&db), "SELECT to_regclass('public.users') IS NULL").as_deref(), Some("t"), "nothing ran");
+}

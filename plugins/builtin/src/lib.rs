@@ -8,8 +8,13 @@ use confiture_engine::stage::{Registry, StageType};
 
 /// Every built-in stage type. Adding one: write `stages/<name>.rs`, add it here, add an example
 /// pipeline under `pipelines/` and a test.
-pub static STAGES: &[&dyn StageType] =
-    &[&stages::build::Build, &stages::diff::Diff, &stages::lint::Lint, &stages::migrate::Migrate];
+pub static STAGES: &[&dyn StageType] = &[
+    &stages::build::Build,
+    &stages::diff::Diff,
+    &stages::hooks::Hooks,
+    &stages::lint::Lint,
+    &stages::migrate::Migrate,
+];
 
 /// The JSON Schemas of the built-in stages' outputs and commands, by file under `schemas/`.
 pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {

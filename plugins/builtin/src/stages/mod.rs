@@ -2,5 +2,6 @@
 
 pub mod build;
 pub mod diff;
+pub mod hooks;
 pub mod lint;
 pub mod migrate;
