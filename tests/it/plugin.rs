@@ -89,6 +89,36 @@ fn test_reports_a_broken_limit_by_plugin_limit_and_value() {
 }
 
 #[test]
+fn guest_output_goes_to_the_log_capped() {
+    let out = with_stdin(&["-v", "plugin", "test", &guest("snoop")], "a\nb\nc\nd\ne\n");
+    assert_eq!(out.code, 0, "{out:?}");
+    assert!(out.stderr.contains("plugin snoop 0.1.0 (stdout): snoop on stdout"), "{}", out.stderr);
+    assert!(out.stderr.contains("more bytes not shown"), "100 KB of stderr is capped: {}", out.stderr);
+    assert!(out.stderr.len() < 20_000, "{} bytes of log", out.stderr.len());
+}
+
+#[test]
+fn a_scaffolded_plugin_builds_and_checks() {
+    // Building needs the wasm32-wasip2 target and crates.io: CI has both (it sets the variable).
+    let Some(guests) = std::env::var_os("CONFITURE_GUESTS_DIR") else { return };
+    let target = PathBuf::from(guests).join("../../scaffolded");
+    let p = Project::new();
+    for (kind, name) in [("anonymizer", "scaffold-anon"), ("hook", "scaffold-hook")] {
+        assert_eq!(p.run(&["plugin", "new", kind, name]).code, 0);
+        let built = std::process::Command::new("cargo")
+            .args(["build", "--release", "--quiet", "--target-dir"])
+            .arg(&target)
+            .current_dir(p.file(name))
+            .status()
+            .expect("cargo runs");
+        assert!(built.success(), "the {kind} scaffold builds");
+        let wasm = target.join(format!("wasm32-wasip2/release/{}.wasm", name.replace('-', "_")));
+        let check = p.run(&["plugin", "check", wasm.to_str().unwrap()]);
+        assert_eq!(check.code, 0, "{check:?}");
+    }
+}
+
+#[test]
 fn test_asks_a_hook_about_the_sql_on_stdin() {
     let args = ["plugin", "test", &guest("deny_drop"), "--param", "column=users.email"];
     let deny = with_stdin(&args, "ALTER TABLE users DROP COLUMN email;\n");
