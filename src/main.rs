@@ -36,5 +36,8 @@ fn main() -> ExitCode {
         }
     };
     let code = runtime.block_on(commands::dispatch(cli));
+    // Do not wait for blocking threads that are still busy (a plugin call abandoned after its
+    // timeout): the answer is known.
+    runtime.shutdown_timeout(std::time::Duration::from_millis(500));
     ExitCode::from(code.code())
 }

@@ -189,8 +189,11 @@ impl Hooks {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group, so a timeout stops what the shell started too.
+            .process_group(0);
         let mut child = cmd.spawn().map_err(|e| format!("cannot start `{command}`: {e}"))?;
+        let pgid = child.id();
         if let Some(mut stdin) = child.stdin.take() {
             let sql = ev.sql.clone().unwrap_or_default();
             tokio::spawn(async move {
@@ -201,7 +204,13 @@ impl Hooks {
         let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
             Ok(Ok(out)) => out,
             Ok(Err(e)) => return Err(format!("`{command}`: {e}")),
-            Err(_) => return Err(format!("`{command}` did not finish within its timeout ({timeout:?})")),
+            Err(_) => {
+                if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()) {
+                    let _ =
+                        nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
+                return Err(format!("`{command}` did not finish within its timeout ({timeout:?})"));
+            }
         };
         let cap = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned();
         let (stdout, stderr) = (cap(&out.stdout), cap(&out.stderr));
@@ -246,8 +255,10 @@ impl Hooks {
             details: ev.details.clone(),
         };
         let (limits, params, name) = (h.limits.clone(), h.params.clone(), h.name.clone());
-        // Plugins run synchronously, off the async threads.
-        let (plugin, result) = tokio::task::spawn_blocking(move || {
+        // Plugins run synchronously, off the async threads. Fuel bounds their computing; the
+        // timeout bounds the wall clock too (a guest can wait on a WASI timer without using fuel).
+        let timeout = h.timeout.unwrap_or(Duration::from_secs(60));
+        let call = tokio::task::spawn_blocking(move || {
             let mut plugin = match plugin {
                 Some(p) => p,
                 None => {
@@ -260,9 +271,12 @@ impl Hooks {
             };
             let result = plugin.on_event(&event).map_err(|e| e.to_string());
             Ok::<_, String>((plugin, result))
-        })
-        .await
-        .map_err(|e| format!("the plugin thread failed: {e}"))??;
+        });
+        let (plugin, result) = match tokio::time::timeout(timeout, call).await {
+            Ok(joined) => joined.map_err(|e| format!("the plugin thread failed: {e}"))??,
+            // The instance is abandoned with its thread; the next event loads a fresh one.
+            Err(_) => return Err(format!("the plugin did not answer within its timeout ({timeout:?})")),
+        };
         self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(h.name.clone(), plugin);
         result
     }

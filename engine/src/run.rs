@@ -323,7 +323,12 @@ async fn run_with_hooks(stage: &dyn crate::stage::Stage, cx: &StageContext) -> R
     hooks.fire(&fired("before-stage", Vec::new())).await?;
     let result = stage.run(cx).await;
     match &result {
-        Ok(_) => hooks.fire(&fired("after-stage", Vec::new())).await?,
+        Ok(outputs) => {
+            // A deny after the fact fails the stage; what it did stays in the report.
+            if let Err(e) = hooks.fire(&fired("after-stage", Vec::new())).await {
+                return Err(e.with_outputs(outputs.clone()));
+            }
+        }
         Err(e) if !e.is_cancelled() => {
             // The stage's own error is what the run reports; a failing hook here only logs.
             if let Err(h) = hooks.fire(&fired("stage-failed", vec![("error".into(), e.message.clone())])).await {

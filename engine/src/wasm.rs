@@ -15,7 +15,9 @@
 //! the limit and its value.
 //!
 //! Calls are synchronous and must not run on a tokio worker thread (WASI's sync mode blocks on
-//! the runtime): call them from `spawn_blocking` or a thread of your own.
+//! the runtime): call them from `spawn_blocking` or a thread of your own. Fuel bounds a call's
+//! computing, not a guest waiting on a WASI timer (which the stopped clock does not prevent):
+//! callers bound the wall clock too (hooks: `timeout`, 60 s by default).
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -368,7 +370,8 @@ impl Runtime {
         if let Some(c) = cached {
             let written = component.serialize().ok().and_then(|data| {
                 std::fs::create_dir_all(c.parent()?).ok()?;
-                let tmp = c.with_extension(format!("tmp{}", std::process::id()));
+                static N: AtomicUsize = AtomicUsize::new(0);
+                let tmp = c.with_extension(format!("tmp{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
                 std::fs::write(&tmp, data).ok()?;
                 std::fs::rename(&tmp, &c).ok()
             });

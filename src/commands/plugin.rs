@@ -248,8 +248,7 @@ fn test(file: &Path, params: Vec<(String, String)>, column: Option<ColumnArg>, l
                 }
                 Ok::<_, confiture_engine::wasm::PluginError>(())
             };
-            for line in stdin.lock().lines() {
-                let Ok(line) = line else { break };
+            for line in lines(stdin.lock()) {
                 batch.push(if line == "\\N" { None } else { Some(line) });
                 if batch.len() == plugin.limits().batch
                     && let Err(e) = flush(&mut plugin, &mut batch)
@@ -266,8 +265,7 @@ fn test(file: &Path, params: Vec<(String, String)>, column: Option<ColumnArg>, l
         }
         World::HookPlugin => {
             let mut sql = String::new();
-            for line in stdin.lock().lines() {
-                let Ok(line) = line else { break };
+            for line in lines(stdin.lock()) {
                 sql.push_str(&line);
                 sql.push('\n');
             }
@@ -298,6 +296,23 @@ fn test(file: &Path, params: Vec<(String, String)>, column: Option<ColumnArg>, l
             }
         }
     }
+}
+
+/// Lines of `input`, without their `\n` (or `\r\n`); bytes that are not UTF-8 become U+FFFD, as
+/// pipelines read files, with a warning — never a silent stop.
+fn lines(input: impl BufRead) -> impl Iterator<Item = String> {
+    let mut warned = false;
+    input.split(b'\n').map_while(Result::ok).map(move |mut bytes| {
+        if bytes.last() == Some(&b'\r') {
+            bytes.pop();
+        }
+        let line = String::from_utf8_lossy(&bytes).into_owned();
+        if !warned && std::str::from_utf8(&bytes).is_err() {
+            warned = true;
+            tracing::warn!("standard input is not UTF-8: invalid bytes are read as U+FFFD");
+        }
+        line
+    })
 }
 
 const WIT: &str = include_str!("../../wit/confiture-plugin/v0.1/plugin.wit");

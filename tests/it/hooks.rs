@@ -149,3 +149,17 @@ fn a_hooks_stage_is_a_checkpoint_where_a_deny_stops_the_pipeline() {
     assert_eq!(v["stages"][1]["status"], "skipped");
     assert_eq!(scalar(&url(&db), "SELECT to_regclass('public.users') IS NULL").as_deref(), Some("t"), "nothing ran");
 }
+
+#[test]
+fn a_wasm_hook_that_waits_without_computing_is_stopped_by_its_timeout() {
+    let (p, db) = setup("hook_nap");
+    pipeline(
+        &p,
+        &db,
+        &format!("hook \"nap\" on=\"before-stage\" wasm=\"{}\" timeout=\"1s\"\n", guest("nap").display()),
+    );
+    // A hang would never return from here; the process exits without waiting for the abandoned call.
+    let out = p.run(&["run", "release.kdl"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("did not answer within its timeout (1s)"), "{}", out.stderr);
+}

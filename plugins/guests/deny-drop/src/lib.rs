@@ -61,19 +61,43 @@ fn tokens(sql: &str) -> Vec<Token> {
     while i < s.len() {
         let c = s[i];
         if c == '-' && s.get(i + 1) == Some(&'-') {
-            while i < s.len() && s[i] != '\n' {
+            while i < s.len() && s[i] != '\n' && s[i] != '\r' {
                 i += 1;
             }
         } else if c == '/' && s.get(i + 1) == Some(&'*') {
+            // Block comments nest in PostgreSQL.
+            let mut depth = 1;
             i += 2;
-            while i + 1 < s.len() && !(s[i] == '*' && s[i + 1] == '/') {
-                i += 1;
+            while i < s.len() && depth > 0 {
+                if s[i] == '/' && s.get(i + 1) == Some(&'*') {
+                    depth += 1;
+                    i += 2;
+                } else if s[i] == '*' && s.get(i + 1) == Some(&'/') {
+                    depth -= 1;
+                    i += 2;
+                } else {
+                    i += 1;
+                }
             }
-            i += 2;
         } else if c == '\'' {
+            // E'…' strings take backslash escapes: the `E` was read as a word just before.
+            let escapes = matches!(out.last(), Some(Token::Word(w)) if w.eq_ignore_ascii_case("e"))
+                && i > 0
+                && matches!(s[i - 1], 'e' | 'E');
+            if escapes {
+                out.pop();
+            }
             i += 1;
-            while i < s.len() && !(s[i] == '\'' && s.get(i + 1) != Some(&'\'')) {
-                i += if s[i] == '\'' { 2 } else { 1 };
+            while i < s.len() {
+                if escapes && s[i] == '\\' {
+                    i += 2;
+                } else if s[i] == '\'' && s.get(i + 1) == Some(&'\'') {
+                    i += 2;
+                } else if s[i] == '\'' {
+                    break;
+                } else {
+                    i += 1;
+                }
             }
             i += 1;
         } else if c == '$' {
@@ -176,6 +200,10 @@ fn drops(sql: &str) -> (Vec<Vec<String>>, Vec<(Vec<String>, String)>) {
                 i += 1;
             }
             let Some((table, mut i)) = qualified(statement, i) else { continue };
+            // `ALTER TABLE name *`: the descendant tables too.
+            if statement.get(i) == Some(&Token::Punct('*')) {
+                i += 1;
+            }
             let first = i;
             // Actions are separated by commas: `DROP [COLUMN] [IF EXISTS] name`.
             while i < statement.len() {
@@ -270,6 +298,22 @@ mod tests {
             c,
             vec![(vec!["users".to_string()], "email".to_string()), (vec!["users".to_string()], "name".to_string())]
         );
+    }
+
+    #[test]
+    fn quoting_tricks_do_not_hide_a_drop() {
+        for sql in [
+            "SELECT E'\\''; DROP TABLE users; --'",
+            "/* /* */ ' */ DROP TABLE users; -- '",
+            "-- note\rDROP TABLE users;",
+        ] {
+            assert_eq!(drops(sql).0, vec![vec!["users".to_string()]], "{sql}");
+        }
+        assert_eq!(
+            drops("ALTER TABLE users * DROP COLUMN email;").1,
+            vec![(vec!["users".to_string()], "email".to_string())]
+        );
+        assert!(drops("SELECT E'it''s'; SELECT 'DROP TABLE x';").0.is_empty());
     }
 
     #[test]

@@ -326,7 +326,12 @@ async fn up_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             Err(err) => {
                 report.state = State::Failed;
                 report.error = Some(err.message.clone());
-                ctx.cx.emit(&event(ctx, "migration-failed", m, vec![("error".into(), err.message.clone())])).await?;
+                // The migration's own error is what the stage reports; a hook failing here only logs.
+                if let Err(e) =
+                    ctx.cx.emit(&event(ctx, "migration-failed", m, vec![("error".into(), err.message.clone())])).await
+                {
+                    tracing::warn!("{e}");
+                }
                 for later in &pending[i + 1..] {
                     if let Some(r) = ctx.out.migrations.iter_mut().find(|r| r.version == later.version) {
                         r.state = State::NotRun;
