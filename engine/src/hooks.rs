@@ -186,6 +186,7 @@ impl Hooks {
             .env("CONFITURE_STAGE", &ev.stage)
             .env("CONFITURE_DATABASE", &ev.database)
             .env("CONFITURE_MIGRATION", ev.migration.as_deref().unwrap_or(""))
+            .envs(ev.details.iter().map(|(k, v)| (format!("CONFITURE_{}", k.to_ascii_uppercase()), v)))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())

@@ -280,7 +280,21 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
     }
 
     if let Some(h) = &hooks {
-        let fired = crate::hooks::Fired { kind: "pipeline-finished".into(), ..Default::default() };
+        // How the run went so far, for notification hooks.
+        let status = if options.cancel.is_cancelled() {
+            "cancelled"
+        } else if first_failure.is_some() || reports.iter().any(|r| r.status == StageStatus::Skipped) {
+            "failed"
+        } else {
+            "succeeded"
+        };
+        let failed: Vec<&str> =
+            reports.iter().filter(|r| r.status == StageStatus::Failed).map(|r| r.name.as_str()).collect();
+        let mut details = vec![("status".to_string(), status.to_string())];
+        if !failed.is_empty() {
+            details.push(("failed_stages".to_string(), failed.join(",")));
+        }
+        let fired = crate::hooks::Fired { kind: "pipeline-finished".into(), details, ..Default::default() };
         if let Err(e) = h.fire(&fired).await
             && first_failure.is_none()
         {

@@ -83,7 +83,8 @@ fn command_hooks_get_an_explicit_environment_and_their_exit_status_decides() {
         &db,
         "hook \"env\" on=\"before-stage\" command=\"env > hook-env.txt; cat > /dev/null\" {\n    env \"TEAM\" \"payments\"\n}\n\
          hook \"careful\" on=\"after-migration\" command=\"echo 'warn: it is Friday'\"\n\
-         hook \"flaky\" on=\"after-stage\" command=\"exit 3\" on-error=\"continue\" timeout=\"5s\"\n",
+         hook \"flaky\" on=\"after-stage\" command=\"exit 3\" on-error=\"continue\" timeout=\"5s\"\n\
+         hook \"done\" on=\"pipeline-finished\" command=\"echo $CONFITURE_STATUS $CONFITURE_FAILED_STAGES > done.txt\"\n",
     );
     // `exit 3` is a deny, not a failure: it stops the release.
     let out = p.run(&["run", "release.kdl", "--format", "json"]);
@@ -95,7 +96,11 @@ fn command_hooks_get_an_explicit_environment_and_their_exit_status_decides() {
         .iter()
         .map(|h| (h["hook"].as_str().unwrap(), h["outcome"].as_str().unwrap()))
         .collect();
-    assert_eq!(outcomes, [("env", "allowed"), ("careful", "warned"), ("careful", "warned"), ("flaky", "denied")]);
+    assert_eq!(
+        outcomes,
+        [("env", "allowed"), ("careful", "warned"), ("careful", "warned"), ("flaky", "denied"), ("done", "allowed")]
+    );
+    assert_eq!(std::fs::read_to_string(p.file("done.txt")).unwrap().trim(), "failed apply");
     assert_eq!(v["hooks"][1]["message"], "it is Friday");
     let env = std::fs::read_to_string(p.file("hook-env.txt")).unwrap();
     assert!(env.contains("CONFITURE_EVENT=before-stage"), "{env}");
