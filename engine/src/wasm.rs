@@ -347,7 +347,7 @@ impl Runtime {
                 "the file does not start with WebAssembly's magic bytes".into(),
             )));
         }
-        if wasmparser_is_core_module(&bytes) {
+        if is_core_module(&bytes) {
             return Err(fail(ErrorKind::NotAComponent("it is a core WebAssembly module, not a component".into())));
         }
         let cached = self.cache.as_ref().map(|dir| {
@@ -434,7 +434,7 @@ impl Runtime {
 }
 
 /// A core module starts with the same magic as a component but a different layer/version.
-fn wasmparser_is_core_module(bytes: &[u8]) -> bool {
+fn is_core_module(bytes: &[u8]) -> bool {
     bytes.len() >= 8 && &bytes[..4] == b"\0asm" && bytes[4..8] == [1, 0, 0, 0]
 }
 
@@ -685,13 +685,6 @@ impl Plugin {
     pub fn has_instance(&self) -> bool {
         self.live.is_some()
     }
-}
-
-/// Which world `path` implements, without running it.
-pub fn world(runtime: &Runtime, path: &Path) -> Result<World, PluginError> {
-    let label = path.display().to_string();
-    let component = runtime.component(path, &label)?;
-    runtime.world_of(&component).map_err(|kind| PluginError { plugin: label, kind })
 }
 
 impl std::fmt::Debug for Plugin {

@@ -33,7 +33,7 @@ pub struct LimitArgs {
     #[arg(long, value_name = "N")]
     pub fuel: Option<u64>,
     /// Memory cap, e.g. 64MiB
-    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    #[arg(long, value_name = "SIZE", value_parser = confiture_engine::wasm::parse_size)]
     pub memory: Option<usize>,
     /// Values per call
     #[arg(long, value_name = "N")]
@@ -102,10 +102,6 @@ fn parse_column(s: &str) -> Result<ColumnArg, String> {
         _ => return Err(format!("expected [SCHEMA.]TABLE.NAME[:TYPE], got `{s}`")),
     };
     Ok(ColumnArg(Column { schema: schema.into(), table: table.into(), name: name.into(), data_type: data_type.into() }))
-}
-
-fn parse_size(s: &str) -> Result<usize, String> {
-    confiture_engine::wasm::parse_size(s)
 }
 
 pub fn plugin(args: PluginArgs) -> ExitCode {

@@ -42,10 +42,6 @@ impl Model {
         }
     }
 
-    pub fn deps_of(&self, key: &Key) -> impl Iterator<Item = &Key> {
-        self.deps.get(key).into_iter().flatten()
-    }
-
     /// Leave out the objects whose name `excluded` says so, with what belongs to them (a table's
     /// columns, indexes, comments, …). Names are matched as SQL spells them: `schema.name`.
     pub fn exclude(&mut self, excluded: impl Fn(&str) -> bool) {

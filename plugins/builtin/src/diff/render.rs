@@ -157,29 +157,16 @@ pub fn create(o: &Object, m: &Model) -> Vec<String> {
     }
 }
 
-/// `DROP …` (or the statement that undoes it).
+/// `DROP …` (or the statement that undoes it). Most objects drop as `DROP` + how `COMMENT ON`
+/// names them (`DROP TABLE t`, `DROP TRIGGER x ON t`, `DROP AGGREGATE f(int)`, …).
 pub fn drop(o: &Object, _m: &Model) -> Vec<String> {
     vec![match o {
-        Object::Schema { name } => format!("DROP SCHEMA {}", ident(name)),
-        Object::Extension { name, .. } => format!("DROP EXTENSION {}", ident(name)),
-        Object::Enum { name, .. } | Object::Composite { name, .. } => format!("DROP TYPE {name}"),
-        Object::Domain { name, .. } => format!("DROP DOMAIN {name}"),
-        Object::Sequence { name, .. } => format!("DROP SEQUENCE {name}"),
         Object::SequenceOwner { sequence, .. } => format!("ALTER SEQUENCE {sequence} OWNED BY NONE"),
-        Object::Table { name, .. } => format!("DROP TABLE {name}"),
         Object::Column { table, name, .. } => format!("ALTER TABLE {table} DROP COLUMN {}", ident(name)),
         Object::ColumnDefault { table, column, .. } => {
             format!("ALTER TABLE {table} ALTER COLUMN {} DROP DEFAULT", ident(column))
         }
         Object::Constraint { table, name, .. } => format!("ALTER TABLE {table} DROP CONSTRAINT {}", ident(name)),
-        Object::Index { name, .. } => format!("DROP INDEX {name}"),
-        Object::View { name, materialized: false, .. } => format!("DROP VIEW {name}"),
-        Object::View { name, .. } => format!("DROP MATERIALIZED VIEW {name}"),
-        Object::Function { signature, kind: 'p', .. } => format!("DROP PROCEDURE {signature}"),
-        Object::Function { signature, kind: 'a', .. } => format!("DROP AGGREGATE {signature}"),
-        Object::Function { signature, .. } => format!("DROP FUNCTION {signature}"),
-        Object::Trigger { table, name, .. } => format!("DROP TRIGGER {} ON {table}", ident(name)),
-        Object::Policy { table, name, .. } => format!("DROP POLICY {} ON {table}", ident(name)),
         Object::Comment { target, .. } => format!("COMMENT ON {target} IS NULL"),
         Object::Grant { target, grantee, privileges, defaults, column, .. } => {
             return grant_statements(target, column.as_deref(), grantee, privileges, defaults);
@@ -187,6 +174,7 @@ pub fn drop(o: &Object, _m: &Model) -> Vec<String> {
         Object::DefaultPrivilege { role, schema, on, grantee, privileges } => {
             return default_privilege_statements(role, schema.as_deref(), on, grantee, privileges, &BTreeSet::new());
         }
+        other => format!("DROP {}", other.target().expect("every other object has a COMMENT ON target")),
     }]
 }
 

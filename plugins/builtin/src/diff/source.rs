@@ -121,11 +121,6 @@ impl Source {
             Source::Migrations(dir) => format!("migrations in {}", display_path(dir)),
         }
     }
-
-    /// A live database's name, for messages.
-    pub fn is_live(&self) -> bool {
-        matches!(self, Source::Live(_))
-    }
 }
 
 /// Where DDL and migration sources are built: a server given as `dev-url`, or the run's
