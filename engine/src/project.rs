@@ -7,6 +7,10 @@
 //!     seeds "db/seeds/common" "db/seeds/development"
 //! }
 //! environment "test" { database ephemeral=#true }
+//! environment "production" {
+//!     database url="{{ env.PROD_DATABASE_URL }}"
+//!     protected #true        // nothing may drop, truncate or rewrite it
+//! }
 //! ```
 //!
 //! Projects made for the Python Confiture keep working: `db/environments/NAME.yaml`
@@ -42,12 +46,22 @@ pub struct Project {
 }
 
 /// Where an environment's database is.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum DatabaseSpec {
     /// A connection string (already templated).
     Url(String),
     /// A database in the run's throwaway cluster.
     Ephemeral,
+}
+
+impl std::fmt::Debug for DatabaseSpec {
+    /// The URL redacted: a spec's `Debug` must never print its password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DatabaseSpec::Url(url) => f.debug_tuple("Url").field(&crate::pg::dsn::redact(url)).finish(),
+            DatabaseSpec::Ephemeral => f.write_str("Ephemeral"),
+        }
+    }
 }
 
 /// A directory of SQL files, with glob filters relative to it.
@@ -71,6 +85,8 @@ impl DirSpec {
 pub struct Environment {
     pub name: String,
     pub database: Option<DatabaseSpec>,
+    /// `protected #true`: commands that drop, truncate or rewrite data refuse this database.
+    pub protected: bool,
     /// Schema directories, in order.
     pub schema: Vec<DirSpec>,
     /// Seed directories, in order (missing ones are skipped).
@@ -181,6 +197,12 @@ impl Project {
         Err(EnvironmentError::Unknown(name.to_string()))
     }
 
+    /// The environments marked `protected`, from confiture.kdl and db/environments/*.yaml
+    /// (unreadable YAML files are skipped here; using them reports the error).
+    pub fn protected_environments(&self) -> Vec<Environment> {
+        self.environment_names().iter().filter_map(|n| self.environment(n).ok()).filter(|e| e.protected).collect()
+    }
+
     /// Every environment name, from confiture.kdl and db/environments/*.yaml.
     pub fn environment_names(&self) -> Vec<String> {
         let mut names: Vec<String> = self.environments.keys().cloned().collect();
@@ -256,6 +278,7 @@ fn decode_environment(n: &Node, file: &Path, d: &mut Diagnostics) -> Option<Envi
     let mut f = Fields::new(n, "`environment`");
     let name = f.required_arg(0, "the environment's name", d).and_then(|e| decode::static_text(e, d));
     let database = f.child("database", d).and_then(|db| decode_database_spec(db, d));
+    let protected = f.setting_bool("protected", d).unwrap_or(false);
     let mut schema = Vec::new();
     for s in f.children("schema") {
         schema.extend(decode_dirs(s, d));
@@ -273,7 +296,7 @@ fn decode_environment(n: &Node, file: &Path, d: &mut Diagnostics) -> Option<Envi
     if seeds_nodes.is_empty() {
         seeds = vec![DirSpec::new("db/seeds/common"), DirSpec::new(format!("db/seeds/{name}"))];
     }
-    Some(Environment { name, database, schema, seeds, origin: file.to_path_buf() })
+    Some(Environment { name, database, protected, schema, seeds, origin: file.to_path_buf() })
 }
 
 /// `database url="…"` or `database ephemeral=#true` (also `database "url"`).
@@ -374,6 +397,8 @@ struct YamlEnvironment {
     include_dirs: Vec<YamlDir>,
     #[serde(default)]
     exclude_dirs: Vec<String>,
+    #[serde(default)]
+    protected: bool,
 }
 
 #[derive(Deserialize)]
@@ -430,6 +455,7 @@ fn load_yaml_environment(name: &str, path: &Path, root: &Path) -> Result<Environ
     Ok(Environment {
         name: name.to_string(),
         database,
+        protected: parsed.protected,
         schema,
         seeds: vec![DirSpec::new("db/seeds/common"), DirSpec::new(format!("db/seeds/{name}"))],
         origin: path.to_path_buf(),

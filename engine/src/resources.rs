@@ -1,5 +1,7 @@
 //! Databases a run can reach: those the pipeline declares and those of project environments.
-//! Ephemeral ones live in one throwaway cluster per run, started on first use.
+//! Ephemeral ones live in one throwaway cluster per run, started on first use. The run also
+//! knows which databases are protected, so a stage about to drop, truncate or rewrite one can
+//! refuse it however it was named.
 
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -13,13 +15,48 @@ use crate::project::{DatabaseSpec, Environment};
 /// The databases of one run. Dropping it stops the ephemeral cluster, if one was started.
 pub struct Databases {
     declared: BTreeMap<String, DatabaseSpec>,
+    protected: Vec<Protected>,
     cluster: OnceCell<Arc<Cluster>>,
     created: Mutex<HashSet<String>>,
 }
 
+/// A database marked `protected`: an environment's or a declared one.
+#[derive(Clone, Debug)]
+pub struct Protected {
+    /// How to name it in a refusal: "environment `production`", "database `prod`".
+    pub what: String,
+    /// The name it is declared under in the pipeline (`None` for an environment).
+    pub declared: Option<String>,
+    pub spec: DatabaseSpec,
+}
+
 impl Databases {
     pub fn new(declared: BTreeMap<String, DatabaseSpec>) -> Self {
-        Databases { declared, cluster: OnceCell::new(), created: Mutex::new(HashSet::new()) }
+        Databases { declared, protected: Vec::new(), cluster: OnceCell::new(), created: Mutex::new(HashSet::new()) }
+    }
+
+    /// The same, knowing which databases are protected.
+    pub fn with_protected(mut self, protected: Vec<Protected>) -> Self {
+        self.protected = protected;
+        self
+    }
+
+    /// The protected database `info` reaches, if any: same hosts, ports and database name as a
+    /// protected environment's or declared database's connection string (ephemeral ones are
+    /// refused by name only: nothing else can reach their private cluster).
+    /// Whether the pipeline's database `name` is declared `protected=#true`.
+    pub fn declared_protected(&self, name: &str) -> Option<&str> {
+        self.protected.iter().find(|p| p.declared.as_deref() == Some(name)).map(|p| p.what.as_str())
+    }
+
+    pub fn protection_of(&self, info: &ConnInfo) -> Option<&str> {
+        self.protected.iter().find_map(|p| match &p.spec {
+            DatabaseSpec::Url(url) => {
+                let theirs = ConnInfo::parse(url).and_then(ConnInfo::with_defaults).ok()?;
+                theirs.same_database(info).then_some(p.what.as_str())
+            }
+            DatabaseSpec::Ephemeral => None,
+        })
     }
 
     /// The run's ephemeral cluster, started on first call.
@@ -66,6 +103,10 @@ impl Databases {
 
     async fn resolve(&self, name: &str, spec: &DatabaseSpec, create: bool) -> Result<ConnInfo, PgError> {
         match spec {
+            // An empty string would mean "libpq's defaults": some local database nobody named.
+            DatabaseSpec::Url(url) if url.trim().is_empty() => Err(PgError::Dsn(crate::pg::DsnError(format!(
+                "the connection string of `{name}` is empty (does its template read an unset environment variable?)"
+            )))),
             DatabaseSpec::Url(url) => Ok(ConnInfo::parse(url)?.with_defaults()?),
             DatabaseSpec::Ephemeral => {
                 let cluster = self.cluster().await?;

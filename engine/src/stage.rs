@@ -243,6 +243,47 @@ impl StageContext {
         self.database_target(r, true).await
     }
 
+    /// Resolve the database a stage is about to drop, truncate or rewrite; `what` says what will
+    /// happen to it ("drop and rebuild it"). Refused with exit 5, whatever the command line
+    /// says: a protected environment or declared database, any connection string that reaches
+    /// one, and a connection string that does not name its database (libpq would pick the user
+    /// name). Every destructive stage goes through here.
+    pub async fn destructive_target(&self, r: &DatabaseRef, what: &str, create: bool) -> Result<ConnInfo, StageError> {
+        let refuse = |why: String| {
+            StageError::new(ExitCode::Config, format!("refusing to {what}: {why}")).with_field("refused", "protected")
+        };
+        if let DatabaseRef::Environment(env) = r
+            && env.protected
+        {
+            return Err(refuse(format!(
+                "environment `{}` is protected (`protected #true` in {})",
+                env.name,
+                crate::project::display_path(&env.origin)
+            )));
+        }
+        if let DatabaseRef::Declared(name) = r
+            && let Some(protected) = self.databases.declared_protected(name)
+        {
+            return Err(refuse(format!("{protected} is declared `protected=#true`")));
+        }
+        let info = self.database_target(r, create).await?;
+        if let Some(protected) = self.databases.protection_of(&info) {
+            return Err(refuse(format!("{info} is {protected}, which is protected")));
+        }
+        if !info.names_database() {
+            return Err(StageError::new(
+                ExitCode::Config,
+                format!(
+                    "refusing to {what}: the connection string {info} does not name a database (libpq would use `{}`, \
+                     the user name); write it out, e.g. postgresql://host/{}",
+                    info.dbname().unwrap_or(""),
+                    info.dbname().unwrap_or("NAME")
+                ),
+            ));
+        }
+        Ok(info)
+    }
+
     /// Resolve a database reference without creating it (for stages that create databases).
     pub async fn database_target(&self, r: &DatabaseRef, create: bool) -> Result<ConnInfo, StageError> {
         let result = match r {

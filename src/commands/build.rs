@@ -20,21 +20,25 @@ transaction: if any statement fails, nothing is left behind and the error shows 
 and column. A template of the result is kept on the server, keyed by the schema hash; rebuilding
 unchanged files copies it instead (--no-cache to skip).
 
-The database is the environment's (confiture.kdl, or db/environments/NAME.yaml), else
---database-url, CONFITURE_DATABASE_URL or DATABASE_URL.";
+The database is --database-url if given, else the database of the environment (--env, from
+confiture.kdl or db/environments/NAME.yaml; an environment without one is an error). Only when
+neither flag is given are CONFITURE_DATABASE_URL and then DATABASE_URL used, and said so.
+
+--drop-existing refuses a protected environment (`protected #true`), any connection string that
+reaches one, and a connection string that does not name its database.";
 
 #[derive(Args, Debug)]
 pub struct BuildArgs {
     /// The environment to build (from confiture.kdl or db/environments/NAME.yaml)
     #[arg(long, short = 'e', env = "CONFITURE_ENV")]
     pub env: Option<String>,
-    /// Build into this database instead of the environment's (URL or key=value)
+    /// Build into this database instead of the environment's (URL or key=value; wins over --env)
     #[arg(long, value_name = "DSN")]
     pub database_url: Option<String>,
     /// Skip the seed files
     #[arg(long)]
     pub schema_only: bool,
-    /// Drop the target database first if it exists
+    /// Drop the target database first if it exists (never a protected one)
     #[arg(long)]
     pub drop_existing: bool,
     /// Neither use nor fill the template cache

@@ -22,8 +22,8 @@ Each migration runs in its own transaction together with its row in the tracking
 (public.confiture_migrations), so it is applied exactly once or not at all. Runners take an
 advisory lock: a second `up` waits (up to --lock-timeout), then exits 6 naming the holder.
 
-The database is --database-url, else the environment's (--env), else CONFITURE_DATABASE_URL,
-else DATABASE_URL. Exit codes: 0 done/up to date, 1 failed or pending (status), 2 no tracking
+The database is --database-url, else the environment's (--env; one without a database is an
+error), else — when neither is given — CONFITURE_DATABASE_URL, else DATABASE_URL. Exit codes: 0 done/up to date, 1 failed or pending (status), 2 no tracking
 table, 5 bad files or settings, 6 lock held, 7 modified files or failed rehearsal, 8 no .down.sql.";
 
 #[derive(Args, Debug)]

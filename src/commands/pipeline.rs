@@ -7,7 +7,6 @@ use confiture_engine::ExitCode;
 use confiture_engine::diag::Diagnostics;
 use confiture_engine::pipeline::{self, LoadOptions, Pipeline};
 use confiture_engine::report::{CheckReport, PlanReport};
-use confiture_engine::resources::Databases;
 use confiture_engine::run::{self, RunOptions};
 
 use super::{Format, PipelineFile};
@@ -114,7 +113,7 @@ pub async fn execute_with(
         observer: (!quiet).then(render::progress_observer),
         ..RunOptions::default()
     };
-    let databases = Arc::new(Databases::new(pipeline.database_specs()));
+    let databases = Arc::new(pipeline.runtime_databases());
     let report = run::execute(&pipeline, databases.clone(), &options).await;
     drop(databases);
     match format {

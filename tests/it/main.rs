@@ -12,3 +12,4 @@ mod lint;
 mod migrate;
 mod plugin;
 mod support;
+mod targets;

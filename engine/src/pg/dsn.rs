@@ -72,6 +72,9 @@ impl SslMode {
 #[derive(Clone, PartialEq, Eq)]
 pub struct ConnInfo {
     params: BTreeMap<String, String>,
+    /// The database name was not in the connection string: [`ConnInfo::with_defaults`] took it
+    /// from `PGDATABASE` or the user name, as libpq does.
+    dbname_defaulted: bool,
 }
 
 impl fmt::Debug for ConnInfo {
@@ -100,7 +103,7 @@ impl ConnInfo {
                 }));
             }
         }
-        let info = ConnInfo { params };
+        let info = ConnInfo { params, dbname_defaulted: false };
         info.validate()?;
         Ok(info)
     }
@@ -114,6 +117,9 @@ impl ConnInfo {
     }
 
     fn fill_from(&mut self, var: &dyn Fn(&str) -> Option<String>) {
+        if !self.params.contains_key("dbname") {
+            self.dbname_defaulted = true;
+        }
         for (key, env) in KEYWORDS {
             if self.params.contains_key(*key) {
                 continue;
@@ -131,6 +137,7 @@ impl ConnInfo {
         if !self.params.contains_key("dbname") {
             let user = self.params["user"].clone();
             self.params.insert("dbname".into(), user);
+            self.dbname_defaulted = true;
         }
         if self.params.get("password").is_some_and(|p| p.is_empty()) {
             // libpq treats an empty password as none given.
@@ -179,8 +186,31 @@ impl ConnInfo {
 
     /// Set a parameter (used to point at another database on the same server).
     pub fn set(&mut self, key: &str, value: impl Into<String>) -> &mut Self {
+        if key == "dbname" {
+            self.dbname_defaulted = false;
+        }
         self.params.insert(key.into(), value.into());
         self
+    }
+
+    /// Whether the connection string named its database, rather than leaving libpq to default
+    /// it to `PGDATABASE` or the user name. A command that drops or rewrites a database needs a
+    /// name that was written down.
+    pub fn names_database(&self) -> bool {
+        self.params.contains_key("dbname") && !self.dbname_defaulted
+    }
+
+    /// The same server and database: hosts (or addresses), ports and database name are equal.
+    /// Used to recognise a protected database behind another spelling of its connection string.
+    pub fn same_database(&self, other: &ConnInfo) -> bool {
+        let key = |c: &ConnInfo| {
+            (
+                c.get("host").or(c.get("hostaddr")).unwrap_or("").to_string(),
+                c.get("port").filter(|p| !p.is_empty()).unwrap_or("5432").to_string(),
+                c.get("dbname").unwrap_or("").to_string(),
+            )
+        };
+        key(self) == key(other)
     }
 
     pub fn without(mut self, key: &str) -> Self {
@@ -191,7 +221,7 @@ impl ConnInfo {
     /// The same server, another database.
     pub fn with_dbname(&self, dbname: &str) -> Self {
         let mut other = self.clone();
-        other.params.insert("dbname".into(), dbname.into());
+        other.set("dbname", dbname);
         other
     }
 

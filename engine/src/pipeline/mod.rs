@@ -57,11 +57,13 @@ pub struct Pipeline {
     pub(crate) templates: Arc<Templates>,
 }
 
-/// `database NAME url=… | ephemeral=#true`.
+/// `database NAME url=… | ephemeral=#true [protected=#true]`.
 #[derive(Clone, Debug)]
 pub struct DatabaseDecl {
     pub name: String,
     pub spec: DatabaseSpec,
+    /// Commands that drop, truncate or rewrite data refuse it.
+    pub protected: bool,
     pub span: SourceSpan,
 }
 
@@ -443,11 +445,15 @@ fn decode_database(n: &Node, d: &mut Diagnostics) -> Option<DatabaseDecl> {
             None
         }
     };
-    // The rest of the node is the same as an environment's `database`.
+    // The rest of the node is the same as an environment's `database`, plus `protected`.
     let mut spec_node = n.clone();
     if !spec_node.args.is_empty() {
         spec_node.args.remove(0);
     }
+    let protected = match spec_node.props.iter().position(|p| p.key == "protected") {
+        Some(i) => decode::boolean(&spec_node.props.remove(i).value, d).unwrap_or(false),
+        None => false,
+    };
     let spec = project::decode_database_spec(&spec_node, d)?;
     if let DatabaseSpec::Url(url) = &spec
         && let Err(e) = crate::pg::ConnInfo::parse(url)
@@ -459,7 +465,7 @@ fn decode_database(n: &Node, d: &mut Diagnostics) -> Option<DatabaseDecl> {
                 .with_help("write a postgresql:// URL or libpq key=value pairs"),
         );
     }
-    Some(DatabaseDecl { name: name?, spec, span: name_entry.map_or(n.span, |e| e.span) })
+    Some(DatabaseDecl { name: name?, spec, protected, span: name_entry.map_or(n.span, |e| e.span) })
 }
 
 fn decode_stage_header<'a>(n: &'a Node, d: &mut Diagnostics) -> Option<RawStage<'a>> {
@@ -742,6 +748,29 @@ impl Pipeline {
     /// The declared databases as the runtime needs them.
     pub fn database_specs(&self) -> BTreeMap<String, DatabaseSpec> {
         self.databases.iter().map(|d| (d.name.clone(), d.spec.clone())).collect()
+    }
+
+    /// The databases of a run: those declared here, knowing which of them (and which project
+    /// environments) are protected.
+    pub fn runtime_databases(&self) -> crate::resources::Databases {
+        let mut protected: Vec<crate::resources::Protected> = self
+            .databases
+            .iter()
+            .filter(|d| d.protected)
+            .map(|d| crate::resources::Protected {
+                what: format!("database `{}`", d.name),
+                declared: Some(d.name.clone()),
+                spec: d.spec.clone(),
+            })
+            .collect();
+        protected.extend(self.project.protected_environments().into_iter().filter_map(|e| {
+            Some(crate::resources::Protected {
+                what: format!("environment `{}`", e.name),
+                declared: None,
+                spec: e.database?,
+            })
+        }));
+        crate::resources::Databases::new(self.database_specs()).with_protected(protected)
     }
 }
 

@@ -127,6 +127,7 @@ fn default_environment(cx: &ConfigureCx<'_>) -> Environment {
     Environment {
         name: "default".into(),
         database: None,
+        protected: false,
         schema: vec![DirSpec::new("db/schema")],
         seeds: vec![DirSpec::new("db/seeds/common")],
         origin: cx.project.root.clone(),
@@ -173,7 +174,11 @@ impl Stage for BuildStage {
             None => None,
         };
 
-        let target = cx.database_target(&self.target_ref(), false).await?;
+        let target = if self.drop_existing {
+            cx.destructive_target(&self.target_ref(), "drop and rebuild the database", false).await?
+        } else {
+            cx.database_target(&self.target_ref(), false).await?
+        };
         let dbname = target.dbname().unwrap_or("postgres").to_string();
         let built = build_into(cx, &target, &dbname, &files, &hash, self).await?;
 

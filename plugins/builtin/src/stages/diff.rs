@@ -212,6 +212,7 @@ fn default_environment(cx: &ConfigureCx<'_>) -> Environment {
     cx.project.environment("default").unwrap_or_else(|_| Environment {
         name: "default".into(),
         database: None,
+        protected: false,
         schema: vec![DirSpec::new("db/schema")],
         seeds: Vec::new(),
         origin: cx.project.root.clone(),
