@@ -342,3 +342,19 @@ fn hostile_names_and_bad_bytes_get_clear_errors() {
     assert_eq!(out.code, 4, "{out:?}");
     assert!(out.stderr.contains("NUL byte") && out.stderr.contains("latin1.sql:2:"), "{}", out.stderr);
 }
+
+#[test]
+fn a_deferred_constraint_failing_at_commit_exits_4_naming_it() {
+    let db = fresh_name("deferred");
+    let p = project_with_env(&db);
+    p.write("db/schema/1_parent.sql", "CREATE TABLE parent (id int PRIMARY KEY);\n").write(
+        "db/schema/2_child.sql",
+        "-- children\nCREATE TABLE child (\n    id int,\n    parent_id int REFERENCES parent DEFERRABLE INITIALLY DEFERRED\n);\n",
+    );
+    p.write("db/seeds/common/1_orphan.sql", "INSERT INTO child VALUES (1, 99);\n");
+    let out = p.run(&["build", "--env", "dev"]);
+    assert_eq!(out.code, 4, "{out:?}");
+    assert!(out.stderr.contains("child_parent_id_fkey"), "names the constraint: {}", out.stderr);
+    assert!(out.stderr.contains("db/schema/2_child.sql:2:1"), "points at the table: {}", out.stderr);
+    assert!(!database_exists(&db), "nothing is left behind");
+}

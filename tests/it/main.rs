@@ -10,6 +10,7 @@ mod ephemeral;
 mod hooks;
 mod lint;
 mod migrate;
+mod migrate_safety;
 mod plugin;
 mod support;
 mod targets;

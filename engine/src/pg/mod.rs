@@ -46,7 +46,7 @@ impl PgError {
         match self {
             PgError::Dsn(_) => ExitCode::Config,
             PgError::Tls { .. } | PgError::Connect { .. } | PgError::Ephemeral(_) => ExitCode::Connection,
-            PgError::Query(_) => ExitCode::Failure,
+            PgError::Query(e) => exit_code(e, ExitCode::Failure),
             PgError::Cancelled => ExitCode::Interrupted,
         }
     }
@@ -58,6 +58,27 @@ impl PgError {
             _ => None,
         }
     }
+}
+
+/// The exit code of a failed statement: the connection was lost (no reply, SQLSTATE class 08, a
+/// terminated or shut-down backend, a FATAL error) → 3; a lock not obtained within
+/// `lock_timeout` or `NOWAIT` (55P03) → 6; any other server error → `otherwise`.
+pub fn exit_code(err: &tokio_postgres::Error, otherwise: ExitCode) -> ExitCode {
+    let Some(db) = err.as_db_error() else { return ExitCode::Connection };
+    let code = db.code().code();
+    if code.starts_with("08")
+        || matches!(code, "57P01" | "57P02" | "57P03")
+        || matches!(
+            db.parsed_severity(),
+            Some(tokio_postgres::error::Severity::Fatal | tokio_postgres::error::Severity::Panic)
+        )
+    {
+        return ExitCode::Connection;
+    }
+    if code == "55P03" {
+        return ExitCode::LockContention;
+    }
+    otherwise
 }
 
 /// A readable, one-paragraph description of a driver error (server message, detail and hint, or

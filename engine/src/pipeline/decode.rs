@@ -339,6 +339,26 @@ pub fn duration(entry: &Entry, d: &mut Diagnostics) -> Option<Duration> {
     }
 }
 
+/// A duration for one of PostgreSQL's timeouts (`lock_timeout`, `statement_timeout`, …), which
+/// are whole milliseconds in an `int`: at most 2147483647 ms (about 24.8 days). Anything longer
+/// is refused here rather than by the server halfway through a run.
+pub fn pg_timeout(entry: &Entry, d: &mut Diagnostics) -> Option<Duration> {
+    let t = duration(entry, d)?;
+    if t.as_millis() > i32::MAX as u128 {
+        d.push(
+            Diagnostic::error(
+                "pipeline::out-of-range",
+                entry.span,
+                format!("`{}` is longer than PostgreSQL allows for a timeout", humantime::format_duration(t)),
+            )
+            .with_label("too long")
+            .with_help("PostgreSQL's timeouts are at most 2147483647 ms (about 24 days); write a shorter duration"),
+        );
+        return None;
+    }
+    Some(t)
+}
+
 /// A span covering a node's name, for messages about the node as a whole.
 pub fn name_span(node: &Node) -> SourceSpan {
     node.name_span

@@ -26,6 +26,42 @@ pub struct Statement {
     pub adds_enum_value: bool,
     /// The relation it creates (`CREATE TABLE`, `CREATE TABLE … AS`, `CREATE VIEW`, …), if any.
     pub creates: Option<String>,
+    /// A concurrent index build (`CREATE INDEX CONCURRENTLY`, `REINDEX … CONCURRENTLY`): one that
+    /// fails part way leaves an INVALID index behind.
+    pub index_build: Option<IndexBuild>,
+}
+
+/// What a concurrent index build works on, as written (names may be unqualified).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndexBuild {
+    /// `CREATE INDEX CONCURRENTLY [IF NOT EXISTS] [name] ON table`.
+    Create { table: RelName, name: Option<String>, if_not_exists: bool },
+    /// `REINDEX INDEX CONCURRENTLY index`.
+    ReindexIndex { index: RelName },
+    /// `REINDEX TABLE CONCURRENTLY table`.
+    ReindexTable { table: RelName },
+}
+
+/// A relation name from a parse tree: `schema.name` or `name`, each part unquoted.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RelName {
+    pub schema: Option<String>,
+    pub name: String,
+}
+
+impl RelName {
+    fn of(r: &pg_query::protobuf::RangeVar) -> RelName {
+        RelName { schema: (!r.schemaname.is_empty()).then(|| r.schemaname.clone()), name: r.relname.clone() }
+    }
+
+    /// Quoted for SQL (and for `to_regclass`), resolving through `search_path` when unqualified.
+    pub fn sql(&self) -> String {
+        let quote = |s: &str| format!("\"{}\"", s.replace('"', "\"\""));
+        match &self.schema {
+            Some(schema) => format!("{}.{}", quote(schema), quote(&self.name)),
+            None => quote(&self.name),
+        }
+    }
 }
 
 impl Statement {
@@ -100,10 +136,31 @@ pub fn parse(sql: &str) -> Result<Vec<(Statement, Option<NodeEnum>)>, SyntaxErro
             locks: node.as_ref().map(locks::locks).unwrap_or_default(),
             adds_enum_value: matches!(node, Some(NodeEnum::AlterEnumStmt(_))),
             creates: node.as_ref().and_then(created_relation),
+            index_build: node.as_ref().and_then(index_build),
         };
         out.push((statement, node));
     }
     Ok(out)
+}
+
+fn index_build(node: &NodeEnum) -> Option<IndexBuild> {
+    match node {
+        NodeEnum::IndexStmt(s) if s.concurrent => Some(IndexBuild::Create {
+            table: RelName::of(s.relation.as_ref()?),
+            name: (!s.idxname.is_empty()).then(|| s.idxname.clone()),
+            if_not_exists: s.if_not_exists,
+        }),
+        NodeEnum::ReindexStmt(s) if classify(node) == StatementKind::NonTransactional("REINDEX CONCURRENTLY") => {
+            use pg_query::protobuf::ReindexObjectType as R;
+            let relation = RelName::of(s.relation.as_ref()?);
+            match R::try_from(s.kind).ok()? {
+                R::ReindexObjectIndex => Some(IndexBuild::ReindexIndex { index: relation }),
+                R::ReindexObjectTable => Some(IndexBuild::ReindexTable { table: relation }),
+                _ => None,
+            }
+        }
+        _ => None,
+    }
 }
 
 fn created_relation(node: &NodeEnum) -> Option<String> {
@@ -230,6 +287,33 @@ pub fn char_to_byte_offset(text: &str, chars: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_concurrent_index_builds() {
+        let rel = |schema: Option<&str>, name: &str| RelName { schema: schema.map(String::from), name: name.into() };
+        let cases: &[(&str, Option<IndexBuild>)] = &[
+            ("CREATE INDEX ON t (a)", None),
+            (
+                "CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_a ON app.t (a)",
+                Some(IndexBuild::Create {
+                    table: rel(Some("app"), "t"),
+                    name: Some("t_a".into()),
+                    if_not_exists: true,
+                }),
+            ),
+            (
+                "CREATE INDEX CONCURRENTLY ON \"We\"\"ird\" (a)",
+                Some(IndexBuild::Create { table: rel(None, "We\"ird"), name: None, if_not_exists: false }),
+            ),
+            ("REINDEX INDEX CONCURRENTLY t_a", Some(IndexBuild::ReindexIndex { index: rel(None, "t_a") })),
+            ("REINDEX (CONCURRENTLY) TABLE app.t", Some(IndexBuild::ReindexTable { table: rel(Some("app"), "t") })),
+            ("REINDEX TABLE t", None),
+        ];
+        for (sql, want) in cases {
+            assert_eq!(&split(sql).unwrap()[0].index_build, want, "{sql}");
+        }
+        assert_eq!(rel(Some("a"), "We\"ird").sql(), "\"a\".\"We\"\"ird\"");
+    }
 
     #[test]
     fn splits_with_offsets() {

@@ -22,9 +22,11 @@
 //! `against "scratch"` (a database to rehearse on).
 
 pub(crate) mod files;
+mod indexes;
 pub(crate) mod prepare;
 mod report;
 mod run;
+mod session;
 mod tracking;
 
 use std::path::PathBuf;
@@ -122,8 +124,8 @@ impl ProjectDefaults {
         let defaults = ProjectDefaults {
             dir: f.setting_text("migrations", &mut pd).map(|t| PathBuf::from(t.display())),
             table: f.setting("tracking-table", &mut pd).and_then(|e| tracking_table(e, &mut pd)),
-            lock_timeout: f.setting("lock-timeout", &mut pd).and_then(|e| decode::duration(e, &mut pd)),
-            statement_timeout: f.setting("statement-timeout", &mut pd).and_then(|e| decode::duration(e, &mut pd)),
+            lock_timeout: f.setting("lock-timeout", &mut pd).and_then(|e| decode::pg_timeout(e, &mut pd)),
+            statement_timeout: f.setting("statement-timeout", &mut pd).and_then(|e| decode::pg_timeout(e, &mut pd)),
         };
         f.finish(&mut pd);
         if let Some(source) = &project.source {
@@ -235,9 +237,10 @@ impl StageType for Migrate {
         let through = version(&mut f, "through", d);
         let steps = f.setting("steps", d).and_then(|e| decode::integer(e, d).map(|n| (n, e.span)));
         let against = f.setting("against", d).map(|e| (cx.database_ref(e, d), e.span));
-        let lock_timeout = f.setting("lock-timeout", d).and_then(|e| decode::duration(e, d)).or(defaults.lock_timeout);
+        let lock_timeout =
+            f.setting("lock-timeout", d).and_then(|e| decode::pg_timeout(e, d)).or(defaults.lock_timeout);
         let statement_timeout =
-            f.setting("statement-timeout", d).and_then(|e| decode::duration(e, d)).or(defaults.statement_timeout);
+            f.setting("statement-timeout", d).and_then(|e| decode::pg_timeout(e, d)).or(defaults.statement_timeout);
         f.finish(d);
         let mode = mode?;
 

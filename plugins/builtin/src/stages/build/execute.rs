@@ -131,7 +131,7 @@ pub async fn run_transaction(
     match script::run_pipelined(session, statements, cancel, progress).await {
         Ok(_) => {
             // Not raced against cancellation: once COMMIT is sent, its outcome is the outcome.
-            client.batch_execute("COMMIT").await.map_err(confiture_engine::pg::PgError::from)?;
+            client.batch_execute("COMMIT").await.map_err(|e| commit_error(script, &e))?;
             Ok(())
         }
         Err(e) => {
@@ -162,7 +162,7 @@ fn statement_error(script: &Script, (f, s): (usize, usize), error: &tokio_postgr
     let st = &file.statements[s];
     let d = script::error_diagnostic(&file.source, st.offset, st.text(&file.source.text), error);
     let location = d.location();
-    let exit = if error.as_db_error().is_some() { ExitCode::Build } else { ExitCode::Connection };
+    let exit = confiture_engine::pg::exit_code(error, ExitCode::Build);
     let where_ = location.as_ref().map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column)).unwrap_or_default();
     let mut err = StageError::new(exit, format!("{where_}{}", confiture_engine::pg::describe(error)))
         .with_field("file", file.source.name.clone());
@@ -170,4 +170,64 @@ fn statement_error(script: &Script, (f, s): (usize, usize), error: &tokio_postgr
         err = err.with_field(k, v);
     }
     err.with_diagnostic(d)
+}
+
+/// A COMMIT that failed: a deferred constraint (or trigger) checked at the end of the build. The
+/// server names the constraint and its table, not a statement; the location given is where that
+/// table is created, the best pointer the files offer.
+fn commit_error(script: &Script, error: &tokio_postgres::Error) -> StageError {
+    let exit = confiture_engine::pg::exit_code(error, ExitCode::Build);
+    let Some(db) = error.as_db_error() else {
+        return StageError::new(
+            exit,
+            format!(
+                "the connection was lost during COMMIT, so whether the build took effect is unknown: {}",
+                confiture_engine::pg::describe(error)
+            ),
+        );
+    };
+    let what = match (db.constraint(), db.table()) {
+        (Some(c), Some(t)) => format!("constraint {c} on table {t}"),
+        (Some(c), None) => format!("constraint {c}"),
+        _ => "a deferred check".to_string(),
+    };
+    let creates = |(f, s): (usize, usize)| {
+        let st = &script.files[f].statements[s];
+        let name = st.creates.as_deref()?;
+        let table = db.table()?;
+        let matches = name == table || db.schema().is_some_and(|schema| name == format!("{schema}.{table}"));
+        matches.then_some((f, st))
+    };
+    let found = script.transactional.iter().copied().find_map(creates);
+    let mut err = StageError::new(
+        exit,
+        format!(
+            "{}COMMIT failed: {} — {what} is deferred, so it was checked at the end of the build (the seeds are the \
+             usual cause); nothing was committed",
+            found
+                .map(|(f, st)| {
+                    let file = &script.files[f];
+                    let (line, column) = file.source.line_col(st.offset);
+                    format!("{}:{line}:{column}: ", file.source.name)
+                })
+                .unwrap_or_default(),
+            confiture_engine::pg::describe(error)
+        ),
+    );
+    if let Some((f, st)) = found {
+        let file = &script.files[f];
+        let first_line = st.text(&file.source.text).lines().next().unwrap_or("").len().max(1);
+        let d = Diagnostic::error(
+            format!("postgres::{}", db.code().code()),
+            (st.offset..st.offset + first_line).into(),
+            db.message().to_string(),
+        )
+        .with_label(format!("{what} belongs to this table"))
+        .with_source(&file.source);
+        err = err.with_field("file", file.source.name.clone()).with_diagnostic(d);
+    }
+    for (k, v) in script::error_fields(error) {
+        err = err.with_field(k, v);
+    }
+    err
 }

@@ -13,6 +13,7 @@ use super::prepare::{self, Prepared};
 use super::report::{Counts, MigrateOutputs, MigrationReport, State};
 use super::tracking::{self, Applied};
 use super::{DEFAULT_LOCK_WAIT, DownTo, MigrateStage, Mode};
+use super::{indexes, session};
 
 /// Everything a mode works with.
 struct Ctx<'a> {
@@ -43,13 +44,7 @@ pub async fn run(stage: &MigrateStage, cx: &StageContext) -> Result<Outputs, Sta
         .await
         .map_err(PgError::from)?
         .get(0);
-    let mut settings = String::new();
-    if let Some(t) = stage.lock_timeout {
-        settings.push_str(&format!("SET lock_timeout = {};", t.as_millis().max(1)));
-    }
-    if let Some(t) = stage.statement_timeout {
-        settings.push_str(&format!("SET statement_timeout = {};", t.as_millis().max(1)));
-    }
+    let settings = session::settings(stage);
     if !settings.is_empty() {
         session.client().batch_execute(&settings).await.map_err(PgError::from)?;
     }
@@ -363,7 +358,9 @@ async fn apply_one(
         // aborts the transaction and the rest fail harmlessly. COMMIT is sent only once every
         // reply is in, so a runner that dies before that leaves nothing committed.
         let params = insert_params(m, &no_ms, &not_baseline);
-        let mut requests: Vec<Pending<'_>> = Vec::with_capacity(p.statements.len() + 2);
+        let reset = session::reset(ctx.stage);
+        let mut requests: Vec<Pending<'_>> = Vec::with_capacity(p.statements.len() + 3);
+        requests.push(Box::pin(client.batch_execute(&reset)));
         requests.push(Box::pin(client.batch_execute("BEGIN")));
         for i in 0..p.statements.len() {
             requests.push(Box::pin(client.batch_execute(p.text(i))));
@@ -380,7 +377,7 @@ async fn apply_one(
             Err(ScriptError::Statement { index, error }) => {
                 let _ = client.batch_execute("ROLLBACK").await;
                 Err(match index {
-                    i if i >= 1 && i <= n => statement_error(p, i - 1, &error, m, true),
+                    i if i >= 2 && i <= n + 1 => statement_error(p, i - 2, &error, m, true),
                     _ => StageError::new(
                         ExitCode::Failure,
                         format!("{}: {} (rolled back)", m.up_shown, pg::describe(&error)),
@@ -392,18 +389,14 @@ async fn apply_one(
     // Outside a transaction: statement by statement, then the row.
     tracing::info!("{}: running statement by statement ({})", m.id(), p.outside_transaction.as_deref().unwrap_or(""));
     let t0 = Instant::now();
+    client.batch_execute(&session::reset(ctx.stage)).await.map_err(PgError::from)?;
     for i in 0..p.statements.len() {
         // Ctrl-C stops between statements; a statement that completed is kept and, if it was the
         // last, the migration is recorded below.
         if ctx.cx.cancel.is_cancelled() {
             return Err(StageError::cancelled());
         }
-        if let Err(e) = ctx.session.cancellable(&ctx.cx.cancel, client.batch_execute(p.text(i))).await {
-            return Err(match e {
-                PgError::Query(error) => statement_error(p, i, &error, m, false),
-                other => other.into(),
-            });
-        }
+        run_outside(ctx, m, p, i).await?;
     }
     let ms = Some(t0.elapsed().as_secs_f64() * 1000.0);
     client.execute(insert, &insert_params(m, &ms, &not_baseline)).await.map_err(|e| {
@@ -421,10 +414,55 @@ async fn apply_one(
     Ok(())
 }
 
+/// Run statement `i` of a migration that runs outside a transaction. A concurrent index build is
+/// watched: an INVALID index it leaves (failed or not) fails the migration, named (see
+/// [`indexes`]).
+async fn run_outside(ctx: &Ctx<'_>, m: &Migration, p: &Prepared, i: usize) -> Result<(), StageError> {
+    let client = ctx.session.client();
+    let watch = match &p.statements[i].index_build {
+        Some(build) => Some(indexes::before(&ctx.session, build, &m.id()).await?),
+        None => None,
+    };
+    let result = ctx.session.cancellable(&ctx.cx.cancel, client.batch_execute(p.text(i))).await;
+    let left = match &watch {
+        // After a lost connection there is nobody to ask.
+        Some(w) if !client.is_closed() => indexes::left_invalid(&ctx.session, w).await.unwrap_or_default(),
+        _ => Vec::new(),
+    };
+    match result {
+        Ok(()) if left.is_empty() => Ok(()),
+        Ok(()) => {
+            let st = &p.statements[i];
+            let (line, column) = p.source.line_col(st.offset);
+            Err(StageError::new(
+                ExitCode::Failure,
+                format!(
+                    "{}:{line}:{column}: the statement completed, but {}; {} is not recorded",
+                    p.source.name,
+                    indexes::advice(&left),
+                    m.id()
+                ),
+            )
+            .with_field("file", p.source.name.clone())
+            .with_field("invalid_indexes", left.join(", ")))
+        }
+        Err(PgError::Query(error)) => {
+            let mut err = statement_error(p, i, &error, m, false);
+            if !left.is_empty() {
+                err.message = format!("{}; {}", err.message, indexes::advice(&left));
+                err = err.with_field("invalid_indexes", left.join(", "));
+            }
+            Err(err)
+        }
+        Err(other) => Err(other.into()),
+    }
+}
+
 /// A failed COMMIT: rolled back if the server said so; unknown if the connection was lost.
 fn commit_error(what: &str, e: &tokio_postgres::Error) -> StageError {
-    if e.as_db_error().is_some() {
-        StageError::new(ExitCode::Failure, format!("{what}: COMMIT failed: {} (rolled back)", pg::describe(e)))
+    let exit = pg::exit_code(e, ExitCode::Failure);
+    if exit != ExitCode::Connection {
+        StageError::new(exit, format!("{what}: COMMIT failed: {} (rolled back)", pg::describe(e)))
     } else {
         StageError::new(
             ExitCode::Connection,
@@ -456,7 +494,7 @@ fn statement_error(
             m.id()
         )
     };
-    let exit = if error.as_db_error().is_some() { ExitCode::Failure } else { ExitCode::Connection };
+    let exit = pg::exit_code(error, ExitCode::Failure);
     let mut err = StageError::new(exit, format!("{at}: {} ({tail})", pg::describe(error)))
         .with_field("file", p.source.name.clone());
     for (k, v) in script::error_fields(error) {
@@ -523,9 +561,12 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
     let client = ctx.session.client();
     if plan.iter().all(|(_, _, p)| p.transactional()) {
         // One transaction for all: either every migration is rolled back or none is.
+        let reset = session::reset(ctx.stage);
         let mut requests: Vec<Pending<'_>> = vec![Box::pin(client.batch_execute("BEGIN"))];
         let mut owners = vec![None];
         for (k, (a, _, p)) in plan.iter().enumerate() {
+            requests.push(Box::pin(client.batch_execute(&reset)));
+            owners.push(None);
             for i in 0..p.statements.len() {
                 requests.push(Box::pin(client.batch_execute(p.text(i))));
                 owners.push(Some((k, Some(i))));
@@ -600,16 +641,19 @@ async fn down_one(
     delete: &tokio_postgres::Statement,
 ) -> Result<(), StageError> {
     let client = ctx.session.client();
+    client.batch_execute(&session::reset(ctx.stage)).await.map_err(PgError::from)?;
     if p.transactional() {
         client.batch_execute("BEGIN").await.map_err(PgError::from)?;
     }
     for i in 0..p.statements.len() {
+        if !p.transactional() {
+            run_outside(ctx, m, p, i).await?;
+            continue;
+        }
         if let Err(e) = ctx.session.cancellable(&ctx.cx.cancel, client.batch_execute(p.text(i))).await {
-            if p.transactional() {
-                let _ = client.batch_execute("ROLLBACK").await;
-            }
+            let _ = client.batch_execute("ROLLBACK").await;
             return Err(match e {
-                PgError::Query(error) => statement_error(p, i, &error, m, p.transactional()),
+                PgError::Query(error) => statement_error(p, i, &error, m, true),
                 other => other.into(),
             });
         }
@@ -691,8 +735,18 @@ async fn dry_run(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
 
 /// `dry-run-execute` (on the target) and `preflight` (on the `against` database): run every
 /// pending migration inside one transaction, each in a savepoint so one failure does not hide the
-/// next, then roll everything back.
+/// next, then roll everything back. It takes the migration lock, as `up` does (a rehearsal and a
+/// real run never interleave), and the runner's `lock_timeout`; until the final rollback it holds
+/// every lock that every pending migration takes.
 async fn rehearse(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
+    let wait = ctx.stage.lock_timeout.unwrap_or(DEFAULT_LOCK_WAIT);
+    let lock = tracking::lock(&ctx.session, &ctx.stage.table, wait, &ctx.cx.cancel).await?;
+    let result = rehearse_locked(ctx).await;
+    lock.release(&ctx.session).await;
+    result
+}
+
+async fn rehearse_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
     let client = ctx.session.client();
     let applied =
         if ctx.out.table_exists { tracking::applied(&ctx.session, &ctx.stage.table).await? } else { Vec::new() };
@@ -707,6 +761,7 @@ async fn rehearse(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             tracking::create(&ctx.session, &ctx.stage.table).await?;
         }
         let insert = client.prepare(&tracking::insert_sql(&ctx.stage.table)).await.map_err(PgError::from)?;
+        let reset = &session::reset(ctx.stage);
         let mut failed = Vec::new();
         for (m, p) in pending.iter().zip(&prepared) {
             let (state, error) = if !p.transactional() {
@@ -721,8 +776,10 @@ async fn rehearse(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
                 let no_ms: Option<f64> = None;
                 let not_baseline = false;
                 let params = insert_params(m, &no_ms, &not_baseline);
-                let mut requests: Vec<Pending<'_>> =
-                    vec![Box::pin(client.batch_execute("SAVEPOINT confiture_rehearsal"))];
+                let mut requests: Vec<Pending<'_>> = vec![
+                    Box::pin(client.batch_execute(reset)),
+                    Box::pin(client.batch_execute("SAVEPOINT confiture_rehearsal")),
+                ];
                 for i in 0..p.statements.len() {
                     requests.push(Box::pin(client.batch_execute(p.text(i))));
                 }
@@ -737,8 +794,8 @@ async fn rehearse(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
                             .batch_execute("ROLLBACK TO SAVEPOINT confiture_rehearsal")
                             .await
                             .map_err(PgError::from)?;
-                        let message = if index >= 1 && index <= p.statements.len() {
-                            statement_error(p, index - 1, &error, m, true).message
+                        let message = if index >= 2 && index <= p.statements.len() + 1 {
+                            statement_error(p, index - 2, &error, m, true).message
                         } else {
                             format!("{}: {}", m.up_shown, pg::describe(&error))
                         };

@@ -221,17 +221,31 @@ async fn holder(session: &Session, key: i64) -> Option<String> {
     let row = session
         .client()
         .query_opt(
-            "SELECT a.pid, coalesce(nullif(a.application_name, ''), '?'),
-                    coalesce(a.client_hostname, host(a.client_addr), 'local socket'),
+            "SELECT l.pid, nullif(a.application_name, ''),
+                    CASE WHEN a.backend_start IS NOT NULL
+                         THEN coalesce(a.client_hostname, host(a.client_addr), 'local socket') END,
                     to_char(a.backend_start AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')
-             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+             FROM pg_locks l LEFT JOIN pg_stat_activity a ON a.pid = l.pid
              WHERE l.locktype = 'advisory' AND l.granted AND l.classid = $1 AND l.objid = $2 AND l.objsubid = 1",
             &[&classid, &objid],
         )
         .await
         .ok()??;
-    let (pid, app, host, since): (i32, String, String, String) = (row.get(0), row.get(1), row.get(2), row.get(3));
-    Some(format!("pid {pid} ({app}) from {host}, connected since {since}"))
+    // Another role's session shows NULL for most columns of pg_stat_activity unless we have
+    // pg_read_all_stats: say what we know.
+    let pid: i32 = row.try_get(0).ok()?;
+    let app: Option<String> = row.try_get(1).ok().flatten();
+    let host: Option<String> = row.try_get(2).ok().flatten();
+    let since: Option<String> = row.try_get(3).ok().flatten();
+    let mut out = format!("pid {pid} ({})", app.as_deref().unwrap_or("?"));
+    if let Some(host) = host {
+        out.push_str(&format!(" from {host}"));
+    }
+    match since {
+        Some(since) => out.push_str(&format!(", connected since {since}")),
+        None => out.push_str(" (another role: its details are hidden without pg_read_all_stats)"),
+    }
+    Some(out)
 }
 
 #[cfg(test)]
