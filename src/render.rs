@@ -23,6 +23,7 @@ pub fn color() -> bool {
 
 /// Print `error: message` on stderr (the prefix in red when colouring).
 pub fn error(message: impl std::fmt::Display) {
+    let message = confiture_engine::pg::dsn::redact(&message.to_string());
     eprintln!("{}: {message}", paint("error", "1;31"));
 }
 

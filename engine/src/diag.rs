@@ -17,11 +17,22 @@ pub struct SourceFile {
     /// The name shown to users: the path as given on the command line, or relative to the project.
     pub name: String,
     pub text: Arc<str>,
+    /// The text as code frames show it: passwords in connection strings masked with `*`, byte
+    /// for byte (computed on first use).
+    shown: std::sync::OnceLock<Arc<str>>,
 }
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<Arc<str>>) -> Self {
-        SourceFile { name: name.into(), text: text.into() }
+        SourceFile { name: name.into(), text: text.into(), shown: std::sync::OnceLock::new() }
+    }
+
+    /// The text for display: the same bytes, except that secrets are `*`.
+    pub fn shown(&self) -> &Arc<str> {
+        self.shown.get_or_init(|| {
+            let masked = crate::pg::dsn::mask(&self.text);
+            if *masked == *self.text { self.text.clone() } else { masked.into() }
+        })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -45,7 +56,7 @@ impl SourceCode for CharColumns<'_> {
         context_lines_before: usize,
         context_lines_after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self.0.text.read_span(span, context_lines_before, context_lines_after)?;
+        let inner = self.0.shown().read_span(span, context_lines_before, context_lines_after)?;
         // miette reports a column only without context lines (the frame header asks that way).
         let column = if context_lines_before == 0 { self.0.line_col(span.offset()).1 - 1 } else { inner.column() };
         Ok(Box::new(miette::MietteSpanContents::new_named(
@@ -101,10 +112,12 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
+    /// A diagnostic. Its texts (message, labels, help) are redacted as they are set: a message that
+    /// quotes a connection string the user wrote never shows its password.
     pub fn error(code: impl Into<Cow<'static, str>>, span: SourceSpan, message: impl Into<String>) -> Self {
         Diagnostic {
             code: code.into(),
-            message: message.into(),
+            message: crate::pg::dsn::redact(&message.into()),
             severity: Severity::Error,
             source: None,
             span,
@@ -124,17 +137,17 @@ impl Diagnostic {
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = label.into();
+        self.label = crate::pg::dsn::redact(&label.into());
         self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(help.into());
+        self.help = Some(crate::pg::dsn::redact(&help.into()));
         self
     }
 
     pub fn with_also(mut self, span: SourceSpan, label: impl Into<String>) -> Self {
-        self.also.push((span, label.into()));
+        self.also.push((span, crate::pg::dsn::redact(&label.into())));
         self
     }
 
@@ -189,7 +202,7 @@ impl miette::Diagnostic for Diagnostic {
     }
 
     fn source_code(&self) -> Option<&dyn SourceCode> {
-        self.source.as_ref().map(|s| &s.text as &dyn SourceCode)
+        self.source.as_ref().map(|s| s.shown() as &dyn SourceCode)
     }
 
     fn labels(&self) -> Option<Box<dyn Iterator<Item = LabeledSpan> + '_>> {

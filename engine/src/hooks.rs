@@ -193,7 +193,9 @@ impl Hooks {
             .kill_on_drop(true)
             // Its own process group, so a timeout stops what the shell started too.
             .process_group(0);
-        let mut child = cmd.spawn().map_err(|e| format!("cannot start `{command}`: {e}"))?;
+        // Messages show the command as written, environment variables as `***`.
+        let shown = &h.action_shown;
+        let mut child = cmd.spawn().map_err(|e| format!("cannot start `{shown}`: {e}"))?;
         let pgid = child.id();
         if let Some(mut stdin) = child.stdin.take() {
             let sql = ev.sql.clone().unwrap_or_default();
@@ -204,13 +206,13 @@ impl Hooks {
         let timeout = h.timeout.unwrap_or(Duration::from_secs(60));
         let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
             Ok(Ok(out)) => out,
-            Ok(Err(e)) => return Err(format!("`{command}`: {e}")),
+            Ok(Err(e)) => return Err(format!("`{shown}`: {e}")),
             Err(_) => {
                 if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()) {
                     let _ =
                         nix::sys::signal::killpg(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
                 }
-                return Err(format!("`{command}` did not finish within its timeout ({timeout:?})"));
+                return Err(format!("`{shown}` did not finish within its timeout ({timeout:?})"));
             }
         };
         let cap = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned();
@@ -225,9 +227,8 @@ impl Hooks {
                 None => Decision::Allow,
             });
         }
-        let reason = last(&stderr)
-            .or_else(|| last(&stdout))
-            .unwrap_or_else(|| format!("`{command}` exited with {}", out.status));
+        let reason =
+            last(&stderr).or_else(|| last(&stdout)).unwrap_or_else(|| format!("`{shown}` exited with {}", out.status));
         Ok(Decision::Deny(reason))
     }
 

@@ -259,7 +259,7 @@ impl PlanReport {
             pipeline: p.name.clone(),
             file: p.source.name.clone(),
             description: p.description.clone(),
-            vars: p.vars.iter().map(|(k, v)| (k.clone(), crate::pg::dsn::redact(v))).collect(),
+            vars: p.vars_shown.iter().map(|(k, v)| (k.clone(), crate::pg::dsn::redact(v))).collect(),
             databases: p
                 .databases
                 .iter()
@@ -296,11 +296,12 @@ impl PlanReport {
                 .hooks
                 .iter()
                 .map(|h| {
-                    let (kind, action) = match &h.action {
-                        HookAction::Sql(s) => ("sql", s.clone()),
-                        HookAction::Command(s) => ("command", s.clone()),
-                        HookAction::Wasm(path) => ("wasm", path.display().to_string()),
+                    let kind = match &h.action {
+                        HookAction::Sql(_) => "sql",
+                        HookAction::Command(_) => "command",
+                        HookAction::Wasm(_) => "wasm",
                     };
+                    let action = crate::pg::dsn::redact(&h.action_shown);
                     PlanHook {
                         name: h.name.clone(),
                         on: h.on.clone(),

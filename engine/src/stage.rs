@@ -91,9 +91,13 @@ impl DatabaseRef {
     pub fn describe(&self) -> String {
         match self {
             DatabaseRef::Declared(name) => name.clone(),
-            DatabaseRef::Dsn(text) => match &text.rendered {
-                Some(s) => ConnInfo::parse(s).map(|c| c.to_string()).unwrap_or_else(|_| crate::pg::dsn::redact(s)),
-                None => text.raw.clone(),
+            DatabaseRef::Dsn(text) => match (&text.shown, &text.rendered) {
+                // Read from the environment: shown as written, the variables as `***`.
+                (Some(shown), _) => crate::pg::dsn::redact(shown),
+                (None, Some(s)) => {
+                    ConnInfo::parse(s).map(|c| c.to_string()).unwrap_or_else(|_| crate::pg::dsn::redact(s))
+                }
+                (None, None) => text.raw.clone(),
             },
             DatabaseRef::Environment(env) => format!("environment {}", env.name),
         }
@@ -304,13 +308,20 @@ impl StageContext {
 }
 
 /// What a stage produced: values for later stages' templates and for the run report.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct Outputs {
     values: BTreeMap<String, serde_json::Value>,
     /// Report view of values that hold secrets.
     shown: BTreeMap<String, serde_json::Value>,
     /// Code frames to show with the text report (lint findings, …); not in JSON.
     diagnostics: Vec<Diagnostic>,
+}
+
+impl std::fmt::Debug for Outputs {
+    /// The report view: connection strings redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Outputs").field("shown", &self.shown).finish_non_exhaustive()
+    }
 }
 
 impl Outputs {
@@ -380,8 +391,15 @@ pub struct StageError {
 }
 
 impl StageError {
+    /// A failure; its message is redacted (it may quote a connection string).
     pub fn new(exit: ExitCode, message: impl Into<String>) -> Self {
-        StageError { exit, message: message.into(), diagnostic: None, fields: BTreeMap::new(), outputs: None }
+        StageError {
+            exit,
+            message: crate::pg::dsn::redact(&message.into()),
+            diagnostic: None,
+            fields: BTreeMap::new(),
+            outputs: None,
+        }
     }
 
     pub fn cancelled() -> Self {

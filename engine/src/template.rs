@@ -8,6 +8,10 @@
 //! A value that refers to `stages` cannot be rendered when the file is loaded; it is *deferred* and
 //! rendered right before the stage that uses it runs. It is still rendered once at load time with
 //! placeholders, so a typo in `env.X` inside it is found by `confiture check`.
+//!
+//! Values read from the environment may be secrets. Every template is also rendered for display
+//! with each environment variable standing in as `***` (and each var as it displays): that is what
+//! `plan`, reports and error messages show.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::ops::Range;
@@ -90,7 +94,12 @@ impl Analysis {
 pub struct Templates {
     env: Environment<'static>,
     base: BTreeMap<String, Value>,
+    /// The same context with every environment variable's value replaced by `***`.
+    masked: BTreeMap<String, Value>,
 }
+
+/// What an environment variable's value looks like in displayed renderings.
+pub const MASK: &str = "***";
 
 impl Templates {
     /// A renderer whose context holds the process environment only.
@@ -109,12 +118,32 @@ impl Templates {
         if let Some(name) = pipeline {
             base.insert("pipeline".to_string(), to_value(BTreeMap::from([("name", name)])));
         }
-        Templates { env, base }
+        let mut masked = base.clone();
+        let masked_env: BTreeMap<&String, &str> = env_vars.keys().map(|k| (k, MASK)).collect();
+        masked.insert("env".to_string(), to_value(&masked_env));
+        Templates { env, base, masked }
     }
 
-    /// Replace the `vars` of the context (used while the `vars` block itself is rendered).
-    pub fn set_vars(&mut self, vars: &BTreeMap<String, String>) {
+    /// Replace the `vars` of the context (used while the `vars` block itself is rendered), with
+    /// how each is displayed (`***` where it came from the environment).
+    pub fn set_vars(&mut self, vars: &BTreeMap<String, String>, shown: &BTreeMap<String, String>) {
         self.base.insert("vars".to_string(), to_value(vars));
+        self.masked.insert("vars".to_string(), to_value(shown));
+    }
+
+    /// Render `raw` for display: environment variables read as `***`. `None` when that is the same
+    /// as the real rendering (nothing secret in it) or when it cannot be rendered.
+    pub fn render_shown(&self, raw: &str, stages: Option<&Value>) -> Option<String> {
+        if !looks_like_template(raw) {
+            return None;
+        }
+        let mut ctx = self.masked.clone();
+        if let Some(stages) = stages {
+            ctx.insert("stages".to_string(), stages.clone());
+        }
+        let shown = self.env.render_str(raw, to_value(&ctx)).ok()?;
+        let real = self.render(raw, stages).ok()?;
+        (shown != real).then_some(shown)
     }
 
     /// Whether `raw` is a template, and which stage outputs it needs.

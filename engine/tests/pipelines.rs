@@ -92,7 +92,10 @@ stage "a" uses="echo" { message "{{ vars.greeting }} from {{ env.HOME }} in {{ p
     let p = load_with("t.kdl", text, &opts).unwrap();
     // --set overrides a var before the block is rendered: vars built from it see the new value.
     assert_eq!(p.vars["who"], "you");
-    assert_eq!(p.stages[0].stage.settings()["message"], "hello you from /home/test in t");
+    // What runs sees the environment; what is shown (plan) has `***` for it.
+    assert_eq!(p.stages[0].stage.settings()["message"], "hello you from *** in t");
+    let report = run(&p, 1);
+    assert_eq!(report.stages[0].outputs["message"], "hello you from /home/test in t");
 }
 
 fn run(p: &Pipeline, jobs: usize) -> RunReport {

@@ -179,3 +179,34 @@ fn a_server_that_does_not_start_shows_its_log() {
     let text = err.to_string();
     assert!(text.contains("invalid value for parameter \"shared_buffers\""), "the server's own message: {text}");
 }
+
+#[test]
+fn the_server_does_not_inherit_confiture_s_environment() {
+    // The build runs as the cluster's superuser and reads the backend's own environment: a
+    // secret from confiture's environment there would fail it (exit 4), a clean one lets it pass.
+    let p = Project::new();
+    // The backend's own /proc/self/environ is overwritten by its process title; the postmaster's
+    // is what every backend inherited.
+    p.write("confiture.kdl", "environment \"test\" { database ephemeral=#true; }\n").write(
+        "db/schema/check_env.sql",
+        r"DO $$
+DECLARE
+  env bytea := pg_read_binary_file('/proc/' || split_part(pg_read_file('postmaster.pid'), E'\n', 1) || '/environ');
+BEGIN
+  IF position(convert_to('LC_ALL=C', 'UTF8') in env) = 0 THEN
+    RAISE EXCEPTION 'cannot read the server environment';
+  END IF;
+  IF position(convert_to('canary-7f3a', 'UTF8') in env) > 0 THEN
+    RAISE EXCEPTION 'the server inherited a secret';
+  END IF;
+END
+$$;
+",
+    );
+    let out = crate::support::run(
+        p.cmd(&["build", "--env", "test"])
+            .env("PGPASSWORD", "canary-7f3a-pgpassword")
+            .env("AWS_SECRET_ACCESS_KEY", "canary-7f3a-aws"),
+    );
+    assert_eq!(out.code, 0, "{out:?}");
+}

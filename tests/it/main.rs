@@ -12,5 +12,6 @@ mod lint;
 mod migrate;
 mod migrate_safety;
 mod plugin;
+mod secrets;
 mod support;
 mod targets;

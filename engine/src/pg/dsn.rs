@@ -595,57 +595,94 @@ fn quote_value(v: &str) -> String {
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// Redact passwords in any text that may contain connection strings (URLs or `password=`).
+/// Redact passwords in any text that may contain connection strings: every `user:password@`
+/// shape, whether or not it parses as a URL (`postgresql://u:pa/ss@h/db`, `u:secret@h/db`,
+/// passwords with quotes or `@` in them), and `password=…` pairs.
 pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("://") {
-        let (before, after) = rest.split_at(i + 3);
-        out.push_str(before);
-        let end = after.find(|c: char| c.is_whitespace() || c == '/' || c == '"' || c == '\'').unwrap_or(after.len());
-        let authority = &after[..end];
-        match (authority.rfind('@'), authority.find(':')) {
-            (Some(at), Some(colon)) if colon < at => {
-                out.push_str(&authority[..colon]);
-                out.push_str(":***");
-                out.push_str(&authority[at..]);
-            }
-            _ => out.push_str(authority),
-        }
-        rest = &after[end..];
+    let mut last = 0;
+    for r in secret_ranges(text) {
+        out.push_str(&text[last..r.start]);
+        out.push_str("***");
+        last = r.end;
     }
-    out.push_str(rest);
-    redact_key_value_password(&out)
+    out.push_str(&text[last..]);
+    out
 }
 
-fn redact_key_value_password(text: &str) -> String {
+/// Like [`redact`], but every byte of a secret becomes `*`, so byte offsets into the text stay
+/// valid: for code frames of files that hold connection strings.
+pub fn mask(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(i) = rest.find("password") {
-        let (before, after) = rest.split_at(i + "password".len());
-        out.push_str(before);
-        let trimmed = after.trim_start();
-        if let Some(value) = trimmed.strip_prefix('=') {
-            let value = value.trim_start();
-            out.push_str("=***");
-            let end = if let Some(quoted) = value.strip_prefix('\'') {
-                let mut escaped = false;
-                let close = quoted.char_indices().find(|(_, c)| {
-                    let hit = *c == '\'' && !escaped;
-                    escaped = *c == '\\' && !escaped;
-                    hit
-                });
-                close.map_or(value.len(), |(j, _)| j + 2)
-            } else {
-                value.find(char::is_whitespace).unwrap_or(value.len())
-            };
-            rest = &value[end..];
-        } else {
-            rest = after;
+    let mut last = 0;
+    for r in secret_ranges(text) {
+        out.push_str(&text[last..r.start]);
+        out.extend(std::iter::repeat_n('*', r.len()));
+        last = r.end;
+    }
+    out.push_str(&text[last..]);
+    out
+}
+
+/// The byte ranges of secrets in `text`, sorted and disjoint: the password of every
+/// `user:password@` shape in a whitespace-separated word — from the first `:` of the user-info
+/// part (after `://` if there is one) to the word's last `@`, since a password may hold `@`, `:`,
+/// `/` or quotes and hiding a little too much is better than showing any of it — and the value of
+/// every `password=` pair (quoted or not).
+fn secret_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
+    let mut ranges = Vec::new();
+    let mut start = None;
+    for (i, c) in text.char_indices().chain(std::iter::once((text.len(), ' '))) {
+        match (c.is_whitespace(), start) {
+            (true, Some(s)) => {
+                ranges.extend(userinfo_password(&text[s..i]).map(|r| s + r.start..s + r.end));
+                start = None;
+            }
+            (false, None) => start = Some(i),
+            _ => {}
         }
     }
-    out.push_str(rest);
-    out
+    let mut from = 0;
+    while let Some(i) = text[from..].find("password").map(|i| from + i) {
+        from = i + "password".len();
+        let after = &text[from..];
+        let Some(value) = after.trim_start().strip_prefix('=') else { continue };
+        let value = value.trim_start();
+        let value_start = text.len() - value.len();
+        let len = if let Some(quoted) = value.strip_prefix('\'') {
+            let mut escaped = false;
+            let close = quoted.char_indices().find(|(_, c)| {
+                let hit = *c == '\'' && !escaped;
+                escaped = *c == '\\' && !escaped;
+                hit
+            });
+            close.map_or(value.len(), |(j, _)| j + 2)
+        } else {
+            value.find(char::is_whitespace).unwrap_or(value.len())
+        };
+        if len > 0 {
+            ranges.push(value_start..value_start + len);
+        }
+        from = value_start + len;
+    }
+    ranges.sort_by_key(|r| r.start);
+    let mut merged: Vec<std::ops::Range<usize>> = Vec::with_capacity(ranges.len());
+    for r in ranges {
+        match merged.last_mut() {
+            Some(last) if r.start <= last.end => last.end = last.end.max(r.end),
+            _ => merged.push(r),
+        }
+    }
+    merged
+}
+
+/// Where the password of a `user:password@` shape is in `word`, if it has one.
+fn userinfo_password(word: &str) -> Option<std::ops::Range<usize>> {
+    let at = word.rfind('@')?;
+    let before = &word[..at];
+    let from = before.rfind("://").map_or(0, |i| i + 3);
+    let colon = from + before[from..].find(':')?;
+    (colon + 1 < at).then_some(colon + 1..at)
 }
 
 #[cfg(test)]
@@ -731,12 +768,31 @@ mod tests {
         let cases = [
             ("failed: postgresql://u:pw@h/db refused", "failed: postgresql://u:***@h/db refused"),
             ("host=h password=pw user=u", "host=h password=*** user=u"),
-            ("password = 'a b\\' c' user=u", "password=*** user=u"),
+            ("password=", "password="),
+            ("password = 'a b\\' c' user=u", "password = *** user=u"),
             ("nothing here", "nothing here"),
+            ("mail bob@example.com today", "mail bob@example.com today"),
+            ("url postgresql://u@h/db", "url postgresql://u@h/db"),
+            // Strings that do not parse as URLs, and passwords with quotes, `/`, `@`, `:`.
+            ("postgresql://u:pa/ss@h/db", "postgresql://u:***@h/db"),
+            ("u:secret@h/db", "u:***@h/db"),
+            ("DATABASE_URL=u:secret@h/db", "DATABASE_URL=u:***@h/db"),
+            ("`postgresql://u:pa'ss@h/db` is bad", "`postgresql://u:***@h/db` is bad"),
+            ("\"postgresql://u:pa\"ss@h/db\"", "\"postgresql://u:***@h/db\""),
+            ("postgresql://u:p@ss:w@h:5432/db", "postgresql://u:***@h:5432/db"),
+            ("'u:it''s@h'", "'u:***@h'"),
         ];
         for (text, want) in cases {
             assert_eq!(redact(text), want, "{text}");
         }
+    }
+
+    #[test]
+    fn masks_keeping_offsets() {
+        let text = "url=\"postgresql://u:pässword@h/db\" password='x y' ok";
+        let masked = mask(text);
+        assert_eq!(masked.len(), text.len());
+        assert_eq!(masked, "url=\"postgresql://u:*********@h/db\" password=***** ok");
     }
 
     #[test]

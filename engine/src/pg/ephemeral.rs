@@ -132,8 +132,8 @@ impl Cluster {
             .args(["--username", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256"])
             .arg(format!("--pwfile={}", pwfile.display()))
             .args(["--encoding=UTF8", "--locale=C", "--no-sync", "--no-instructions"])
-            .env("LC_ALL", "C")
             .stdin(Stdio::null());
+        minimal_env(&mut initdb);
         as_user(&mut initdb, run_as);
         let output = initdb.output()?;
         std::fs::remove_file(&pwfile)?;
@@ -179,7 +179,8 @@ impl Cluster {
             if let Some(user) = run_as {
                 nix::unistd::chown(&log_path, Some(user.uid), Some(user.gid)).map_err(std::io::Error::from)?;
             }
-            cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).env("LC_ALL", "C");
+            cmd.stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log);
+            minimal_env(&mut cmd);
             as_user(&mut cmd, run_as);
             // Its own process group: a terminal's Ctrl-C goes to confiture, which cancels cleanly
             // and then stops the server, instead of the server dying under running stages.
@@ -367,6 +368,16 @@ pub fn base_dir() -> PathBuf {
         nix::sys::statvfs::statvfs(shm).map(|s| s.blocks_available() * s.fragment_size() >= 1 << 30).unwrap_or(false);
     let writable = nix::unistd::access(shm, nix::unistd::AccessFlags::W_OK | nix::unistd::AccessFlags::X_OK).is_ok();
     if roomy && writable { shm.to_path_buf() } else { std::env::temp_dir() }
+}
+
+/// The server and initdb get only what they need, never confiture's environment: that may hold
+/// `PGPASSWORD`, cloud credentials or tokens, which the `postgres` user could read from
+/// `/proc/PID/environ` (and SQL as a superuser, through `pg_read_file`).
+fn minimal_env(cmd: &mut Command) {
+    cmd.env_clear().env("LC_ALL", "C").env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    if let Some(tz) = std::env::var_os("TZ") {
+        cmd.env("TZ", tz);
+    }
 }
 
 fn as_user(cmd: &mut Command, user: Option<&User>) {

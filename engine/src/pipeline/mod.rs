@@ -50,6 +50,8 @@ pub struct Pipeline {
     pub source: SourceFile,
     pub project: Arc<Project>,
     pub vars: BTreeMap<String, String>,
+    /// The vars as displayed: values that came from the environment as `***`.
+    pub vars_shown: BTreeMap<String, String>,
     pub databases: Vec<DatabaseDecl>,
     pub stages: Vec<StageDecl>,
     pub hooks: Vec<HookDecl>,
@@ -87,11 +89,13 @@ pub enum HookAction {
 }
 
 /// `hook NAME on=EVENT sql=… | command=… | wasm=… [stage=…] [database=…] [on-error=…] { … }`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct HookDecl {
     pub name: String,
     pub on: String,
     pub action: HookAction,
+    /// The action as plan, reports and messages show it (environment variables as `***`).
+    pub action_shown: String,
     pub stage: Option<String>,
     pub database: Option<String>,
     /// `param KEY VALUE` children: a wasm hook's `configure` params.
@@ -104,6 +108,22 @@ pub struct HookDecl {
     pub limits: crate::wasm::Limits,
     pub on_error: OnError,
     pub span: SourceSpan,
+}
+
+impl std::fmt::Debug for HookDecl {
+    /// The action as shown (environment variables as `***`); of `env` and `param`, the keys only.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let keys = |v: &[(String, String)]| v.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>();
+        f.debug_struct("HookDecl")
+            .field("name", &self.name)
+            .field("on", &self.on)
+            .field("action", &crate::pg::dsn::redact(&self.action_shown))
+            .field("stage", &self.stage)
+            .field("database", &self.database)
+            .field("params", &keys(&self.params))
+            .field("env", &keys(&self.env))
+            .finish()
+    }
 }
 
 /// What a failing hook (an error, a timeout, a trap — not a deny) does to its step.
@@ -170,7 +190,7 @@ pub fn from_nodes(
     let source = SourceFile::new(format!("<{name}>"), "");
     let mut d = Diagnostics::default();
     let templates = Templates::from_process_env();
-    let result = assemble(&source, nodes, templates, BTreeMap::new(), project, registry, &mut d);
+    let result = assemble(&source, nodes, templates, (BTreeMap::new(), BTreeMap::new()), project, registry, &mut d);
     match result {
         Some(p) if !d.has_errors() => Ok(p),
         _ => Err(d.finish(&source)),
@@ -199,6 +219,7 @@ fn load_inner(
     // `--set` values come first, so vars defined from other vars see them, and a var that is set
     // on the command line is not rendered from the file at all.
     let mut vars: BTreeMap<String, String> = options.set.iter().cloned().collect();
+    let mut vars_shown = vars.clone();
     let mut templates = Templates::new(env.clone(), vars.clone(), None);
     let mut pipeline_name: Option<String> = None;
     for kdl_node in doc.nodes() {
@@ -207,9 +228,10 @@ fn load_inner(
                 let children = kdl_node.children().map(|c| c.nodes()).unwrap_or(&[]);
                 for child in children.iter().filter(|c| !options.set.iter().any(|(k, _)| k == c.name().value())) {
                     let var = node::convert_node(child, source, &templates, d);
-                    if let Some(value) = decode_var(&var, d) {
+                    if let Some((value, shown)) = decode_var(&var, d) {
                         vars.insert(var.name.clone(), value);
-                        templates.set_vars(&vars);
+                        vars_shown.insert(var.name.clone(), shown);
+                        templates.set_vars(&vars, &vars_shown);
                     }
                 }
             }
@@ -227,7 +249,8 @@ fn load_inner(
             .map(|s| s.to_string_lossy().into_owned())
             .unwrap_or_else(|| "pipeline".into())
     });
-    let templates = Templates::new(env, vars.clone(), Some(&name));
+    let mut templates = Templates::new(env, vars.clone(), Some(&name));
+    templates.set_vars(&vars, &vars_shown);
 
     // Pass 2: everything else, templated with env, vars and pipeline.
     let nodes = doc
@@ -236,18 +259,24 @@ fn load_inner(
         .filter(|n| n.name().value() != "vars")
         .map(|n| node::convert_node(n, source, &templates, d))
         .collect();
-    assemble(source, nodes, templates, vars, project, registry, d)
+    assemble(source, nodes, templates, (vars, vars_shown), project, registry, d)
 }
 
-fn decode_var(n: &Node, d: &mut Diagnostics) -> Option<String> {
+/// A var's value, and how it is displayed (`***` where it came from the environment).
+fn decode_var(n: &Node, d: &mut Diagnostics) -> Option<(String, String)> {
     let entry = decode::single_value(n, d)?;
-    match &entry.value {
-        Value::Text(t) => decode::static_text(entry, d).or_else(|| Some(t.raw.clone())),
-        Value::Int(i) => Some(i.to_string()),
-        Value::Float(f) => Some(f.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null => Some(String::new()),
-    }
+    let value = match &entry.value {
+        Value::Text(t) => {
+            let value = decode::static_text(entry, d).unwrap_or_else(|| t.raw.clone());
+            let shown = t.shown.clone().unwrap_or_else(|| value.clone());
+            return Some((value, shown));
+        }
+        Value::Int(i) => i.to_string(),
+        Value::Float(f) => f.to_string(),
+        Value::Bool(b) => b.to_string(),
+        Value::Null => String::new(),
+    };
+    Some((value.clone(), value))
 }
 
 struct RawStage<'a> {
@@ -263,7 +292,7 @@ fn assemble(
     source: &SourceFile,
     nodes: Vec<Node>,
     templates: Templates,
-    vars: BTreeMap<String, String>,
+    (vars, vars_shown): (BTreeMap<String, String>, BTreeMap<String, String>),
     project: Arc<Project>,
     registry: &Registry,
     d: &mut Diagnostics,
@@ -417,6 +446,7 @@ fn assemble(
         source: source.clone(),
         project,
         vars,
+        vars_shown,
         databases,
         stages,
         hooks,
@@ -611,10 +641,17 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
             None
         }
     };
-    let sql = f.prop("sql", d).and_then(|e| decode::static_text(e, d)).map(HookAction::Sql);
-    let command = f.prop("command", d).and_then(|e| decode::static_text(e, d)).map(HookAction::Command);
-    let wasm = f.prop("wasm", d).and_then(|e| decode::static_text(e, d)).map(|p| HookAction::Wasm(PathBuf::from(p)));
-    let actions: Vec<HookAction> = [sql, command, wasm].into_iter().flatten().collect();
+    let shown = |e: &node::Entry| match &e.value {
+        Value::Text(t) => t.shown().to_string(),
+        _ => String::new(),
+    };
+    let sql = f.prop("sql", d).and_then(|e| decode::static_text(e, d).map(|v| (HookAction::Sql(v), shown(e))));
+    let command =
+        f.prop("command", d).and_then(|e| decode::static_text(e, d).map(|v| (HookAction::Command(v), shown(e))));
+    let wasm = f
+        .prop("wasm", d)
+        .and_then(|e| decode::static_text(e, d).map(|p| (HookAction::Wasm(PathBuf::from(p)), shown(e))));
+    let actions: Vec<(HookAction, String)> = [sql, command, wasm].into_iter().flatten().collect();
     if actions.len() != 1 {
         d.push(
             Diagnostic::error(
@@ -716,7 +753,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
     if let Some(v) = f.setting("batch", d).and_then(|e| decode::integer(e, d)) {
         limits.batch = usize::try_from(v).unwrap_or(usize::MAX).max(1);
     }
-    if actions.len() == 1 && matches!(actions.first(), Some(HookAction::Sql(_))) && !database_given {
+    if actions.len() == 1 && matches!(actions.first(), Some((HookAction::Sql(_), _))) && !database_given {
         d.push(
             Diagnostic::error("pipeline::missing-property", n.name_span, "an sql hook needs `database=`")
                 .with_label("which database?")
@@ -724,10 +761,12 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
         );
     }
     f.finish(d);
+    let (action, action_shown) = actions.into_iter().next()?;
     Some(HookDecl {
         name: name?,
         on: on?,
-        action: actions.into_iter().next()?,
+        action,
+        action_shown,
         stage,
         database,
         params,

@@ -57,22 +57,49 @@ impl Value {
 }
 
 /// A string value: the text as written and, unless it waits for stage outputs, its rendering.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Text {
     pub raw: String,
     /// `None` while the template is deferred (it names `stages.…`).
     pub rendered: Option<String>,
+    /// How the value is displayed when it differs from `rendered`: environment variables as
+    /// `***` (they may be secrets). See [`Text::shown`].
+    pub shown: Option<String>,
     pub stage_refs: Vec<StageRef>,
     pub span: SourceSpan,
     /// The template failed to render (already reported): decoders treat the value as absent.
     pub broken: bool,
 }
 
+impl std::fmt::Debug for Text {
+    /// Never the secret: the rendering is shown as [`Text::shown`] would show it, redacted.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Text")
+            .field("raw", &crate::pg::dsn::redact(&self.raw))
+            .field("shown", &crate::pg::dsn::redact(self.shown()))
+            .field("deferred", &self.rendered.is_none())
+            .finish()
+    }
+}
+
 impl Text {
     /// A text with no template in it (for nodes built in code, e.g. by `confiture build`).
     pub fn literal(value: impl Into<String>) -> Self {
         let raw = value.into();
-        Text { rendered: Some(raw.clone()), raw, stage_refs: Vec::new(), span: SourceSpan::from(0..0), broken: false }
+        Text {
+            rendered: Some(raw.clone()),
+            shown: None,
+            raw,
+            stage_refs: Vec::new(),
+            span: SourceSpan::from(0..0),
+            broken: false,
+        }
+    }
+
+    /// The value as plan, reports and messages show it: rendered with environment variables as
+    /// `***`, or the raw template when it is deferred.
+    pub fn shown(&self) -> &str {
+        self.shown.as_deref().unwrap_or_else(|| self.display())
     }
 
     /// The rendered value, or the raw template when it is deferred.
@@ -202,7 +229,8 @@ pub fn template_text(
     templates: &Templates,
     diags: &mut Diagnostics,
 ) -> Text {
-    let mut text = Text { raw: raw.to_string(), rendered: None, stage_refs: Vec::new(), span, broken: false };
+    let mut text =
+        Text { raw: raw.to_string(), rendered: None, shown: None, stage_refs: Vec::new(), span, broken: false };
     let analysis = match templates.analyze(raw) {
         Ok(a) => a,
         Err(e) => {
@@ -221,7 +249,10 @@ pub fn template_text(
         return text;
     }
     match templates.render(raw, None) {
-        Ok(rendered) => text.rendered = Some(rendered),
+        Ok(rendered) => {
+            text.shown = templates.render_shown(raw, None);
+            text.rendered = Some(rendered);
+        }
         Err(e) => {
             diags.push(template_diagnostic(&e, raw, span, source));
             text.rendered = Some(raw.to_string());

@@ -82,7 +82,7 @@ impl StageType for Echo {
 #[async_trait]
 impl Stage for EchoStage {
     fn settings(&self) -> serde_json::Value {
-        serde_json::json!({ "message": self.message.display() })
+        serde_json::json!({ "message": self.message.shown() })
     }
     async fn run(&self, cx: &StageContext) -> Result<Outputs, StageError> {
         let mut o = Outputs::default();

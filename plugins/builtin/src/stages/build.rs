@@ -152,7 +152,7 @@ impl Stage for BuildStage {
             "schema_only": self.schema_only,
             "drop_existing": self.drop_existing,
             "cache": self.cache,
-            "output": self.output.as_ref().map(|t| t.display().to_string()),
+            "output": self.output.as_ref().map(|t| t.shown().to_string()),
         })
     }
 

@@ -228,7 +228,7 @@ impl Stage for DiffStage {
             "dev_url": self.dev.as_ref().map(DatabaseRef::describe),
             "fail_on_change": self.fail_on_change,
             "down": self.down,
-            "output": self.output.as_ref().map(|t| t.display().to_string()),
+            "output": self.output.as_ref().map(|t| t.shown().to_string()),
             "generate": self.generate.as_ref().map(|(n, dir)| format!("{} in {}", n, display_path(dir))),
             "concurrent_indexes": self.concurrent_indexes,
             "exclude": self.exclude,
