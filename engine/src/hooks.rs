@@ -24,6 +24,34 @@ use crate::resources::Databases;
 use crate::stage::StageError;
 use crate::wasm::{Decision, Plugin, Runtime};
 
+/// How much of a command hook's stdout, and of its stderr, is read.
+const OUTPUT_CAP: usize = 64 * 1024;
+
+/// Read a pipe as it fills, keeping at most [`OUTPUT_CAP`] bytes; `true` when it was cut there
+/// (the pipe is then dropped, closing it).
+async fn read_capped<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> (String, bool) {
+    use tokio::io::AsyncReadExt;
+    let Some(mut pipe) = pipe else { return (String::new(), false) };
+    let mut kept = Vec::new();
+    let mut chunk = vec![0u8; 8192];
+    let cut = loop {
+        match pipe.read(&mut chunk).await {
+            Ok(0) | Err(_) => break false,
+            Ok(n) => {
+                let room = OUTPUT_CAP - kept.len();
+                kept.extend_from_slice(&chunk[..n.min(room)]);
+                if n >= room {
+                    break true;
+                }
+            }
+        }
+    };
+    (String::from_utf8_lossy(&kept).into_owned(), cut)
+}
+
+/// How long a hook may take unless it says `timeout`.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// What happened when a hook ran (`hooks` in the run report).
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct HookReport {
@@ -203,10 +231,18 @@ impl Hooks {
                 let _ = stdin.write_all(sql.as_bytes()).await;
             });
         }
-        let timeout = h.timeout.unwrap_or(Duration::from_secs(60));
-        let out = match tokio::time::timeout(timeout, child.wait_with_output()).await {
-            Ok(Ok(out)) => out,
-            Ok(Err(e)) => return Err(format!("`{shown}`: {e}")),
+        let timeout = h.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        // Output is read as it comes and kept up to a cap; past it, the pipe is closed (a command
+        // that goes on writing gets SIGPIPE), so a hook running `yes` cannot fill the memory.
+        let (out_pipe, err_pipe) = (child.stdout.take(), child.stderr.take());
+        let finished = tokio::time::timeout(timeout, async {
+            let (out, err, status) = tokio::join!(read_capped(out_pipe), read_capped(err_pipe), child.wait());
+            (out, err, status)
+        })
+        .await;
+        let ((stdout, out_cut), (stderr, err_cut), status) = match finished {
+            Ok((out, err, Ok(status))) => (out, err, status),
+            Ok((_, _, Err(e))) => return Err(format!("`{shown}`: {e}")),
             Err(_) => {
                 if let Some(pid) = pgid.and_then(|p| i32::try_from(p).ok()) {
                     let _ =
@@ -215,20 +251,35 @@ impl Hooks {
                 return Err(format!("`{shown}` did not finish within its timeout ({timeout:?})"));
             }
         };
-        let cap = |b: &[u8]| String::from_utf8_lossy(&b[..b.len().min(64 * 1024)]).into_owned();
-        let (stdout, stderr) = (cap(&out.stdout), cap(&out.stderr));
         for line in stdout.lines().chain(stderr.lines()).filter(|l| !l.trim().is_empty()) {
             tracing::info!("hook {}: {line}", h.name);
         }
+        let cut: Vec<&str> =
+            [(out_cut, "stdout"), (err_cut, "stderr")].into_iter().filter(|c| c.0).map(|c| c.1).collect();
+        if !cut.is_empty() {
+            tracing::warn!(
+                "hook {} wrote more than {} KiB to {}: the rest was not read",
+                h.name,
+                OUTPUT_CAP >> 10,
+                cut.join(" and ")
+            );
+        }
         let last = |s: &str| s.lines().rev().find(|l| !l.trim().is_empty()).map(str::trim).map(String::from);
-        if out.status.success() {
+        if status.success() {
             return Ok(match stdout.lines().find_map(|l| l.trim().strip_prefix("warn:")) {
                 Some(w) => Decision::Warn(w.trim().to_string()),
                 None => Decision::Allow,
             });
         }
+        if !cut.is_empty() {
+            return Ok(Decision::Deny(format!(
+                "`{shown}` wrote more than {} KiB to {}, which was then closed, and exited with {status}",
+                OUTPUT_CAP >> 10,
+                cut.join(" and ")
+            )));
+        }
         let reason =
-            last(&stderr).or_else(|| last(&stdout)).unwrap_or_else(|| format!("`{shown}` exited with {}", out.status));
+            last(&stderr).or_else(|| last(&stdout)).unwrap_or_else(|| format!("`{shown}` exited with {status}"));
         Ok(Decision::Deny(reason))
     }
 
@@ -257,9 +308,12 @@ impl Hooks {
             details: ev.details.clone(),
         };
         let (limits, params, name) = (h.limits.clone(), h.params.clone(), h.name.clone());
-        // Plugins run synchronously, off the async threads. Fuel bounds their computing; the
-        // timeout bounds the wall clock too (a guest can wait on a WASI timer without using fuel).
-        let timeout = h.timeout.unwrap_or(Duration::from_secs(60));
+        // Plugins run synchronously, off the async threads. The plugin's own deadline (its
+        // `timeout`, in `limits.time`) stops a guest that computes, and its thread with it; waiting
+        // a little longer here bounds a guest blocked in a host call (a WASI timer), which uses no
+        // CPU while it is abandoned.
+        let timeout = h.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        let wait = timeout + timeout.min(Duration::from_secs(5));
         let call = tokio::task::spawn_blocking(move || {
             let mut plugin = match plugin {
                 Some(p) => p,
@@ -274,7 +328,7 @@ impl Hooks {
             let result = plugin.on_event(&event).map_err(|e| e.to_string());
             Ok::<_, String>((plugin, result))
         });
-        let (plugin, result) = match tokio::time::timeout(timeout, call).await {
+        let (plugin, result) = match tokio::time::timeout(wait, call).await {
             Ok(joined) => joined.map_err(|e| format!("the plugin thread failed: {e}"))??,
             // The instance is abandoned with its thread; the next event loads a fresh one.
             Err(_) => return Err(format!("the plugin did not answer within its timeout ({timeout:?})")),

@@ -10,14 +10,17 @@
 //! The sandbox: WASI is linked only because std guests import it, with an empty context — no
 //! files, directories, environment, arguments or network; clocks read zero and randomness is a
 //! fixed sequence, so a plugin cannot tell time or differ between runs. Guest stdout and stderr
-//! go to the log, capped. Every call gets a fuel budget (CPU) and the store a memory cap; the
+//! go to the log, capped. Every call gets a fuel budget (CPU) and a wall-clock deadline (epoch
+//! interruption: fuel alone does not bound bulk memory instructions, a `memory.fill` of 64 MiB
+//! costs about one unit); the store — every linear memory and table of every core instance
+//! together — gets one memory cap, and bounded numbers of instances, memories and tables; the
 //! plugin's batch size bounds each call's input. Breaking a limit is an error naming the plugin,
 //! the limit and its value.
 //!
 //! Calls are synchronous and must not run on a tokio worker thread (WASI's sync mode blocks on
-//! the runtime): call them from `spawn_blocking` or a thread of your own. Fuel bounds a call's
-//! computing, not a guest waiting on a WASI timer (which the stopped clock does not prevent):
-//! callers bound the wall clock too (hooks: `timeout`, 60 s by default).
+//! the runtime): call them from `spawn_blocking` or a thread of your own. The deadline stops a
+//! guest that computes; one blocked in a host call (waiting on a WASI timer, which the stopped
+//! clock does not prevent) uses no CPU, and callers bound their wait for it (hooks: `timeout`).
 
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -29,6 +32,8 @@ use sha2::{Digest, Sha256};
 use wasmtime::component::{Component, HasSelf, Linker, ResourceTable};
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+mod cache;
 
 mod bindings {
     pub mod anonymizer {
@@ -58,13 +63,30 @@ pub struct Limits {
     pub batch: usize,
     /// Bytes of the guest's stdout and stderr kept for the log, per call.
     pub output: usize,
+    /// Wall-clock time per call (checked every [`TICK`]).
+    pub time: std::time::Duration,
 }
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { fuel: 2_000_000_000, memory: 64 << 20, batch: 1024, output: 4096 }
+        Limits {
+            fuel: 2_000_000_000,
+            memory: 64 << 20,
+            batch: 1024,
+            output: 4096,
+            time: std::time::Duration::from_secs(30),
+        }
     }
 }
+
+/// How often the engine's epoch advances: the resolution of call deadlines.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Core instances, linear memories and tables a store may hold. A component built by the Rust
+/// toolchain uses a handful of each; these bound what a hand-made one can ask for.
+const MAX_INSTANCES: usize = 64;
+const MAX_MEMORIES: usize = 16;
+const MAX_TABLES: usize = 64;
 
 /// A size such as `64MiB`, `512KiB`, `1GiB` or a number of bytes.
 pub fn parse_size(s: &str) -> Result<usize, String> {
@@ -126,6 +148,10 @@ pub enum ErrorKind {
     Fuel(u64),
     #[error("tried to grow its memory past the cap ({} MiB); raise `memory` if the work is legitimate", .0 >> 20)]
     Memory(usize),
+    #[error("ran past its time limit ({} per call); raise `timeout` if the work is legitimate", humantime::format_duration(*.0))]
+    Deadline(std::time::Duration),
+    #[error("asked for more {what} than a plugin may have ({max})")]
+    TooMany { what: &'static str, max: usize },
     #[error("returned {got} values for a batch of {sent}")]
     BatchMismatch { sent: usize, got: usize },
     #[error("trapped: {0}")]
@@ -174,10 +200,36 @@ impl hook_host::Host for State {
 }
 impl hook_types::Host for State {}
 
-/// The memory cap, remembering that it was hit (a refused grow is not a trap of its own).
+/// The memory cap of a whole store: the bytes of every linear memory and table of every core
+/// instance, together. Remembers that it was hit (a refused grow is not a trap of its own).
 struct Limiter {
     max: usize,
+    /// Bytes held now, across all memories and tables.
+    used: usize,
+    /// The last growth allowed, undone if the grow then fails.
+    pending: usize,
     hit: bool,
+}
+
+impl Limiter {
+    fn new(max: usize) -> Self {
+        Limiter { max, used: 0, pending: 0, hit: false }
+    }
+
+    fn grow(&mut self, current: usize, desired: usize) -> wasmtime::Result<bool> {
+        let after = self.used.saturating_sub(current).saturating_add(desired);
+        if after > self.max {
+            self.hit = true;
+            return Err(MemoryCap.into());
+        }
+        self.pending = desired.saturating_sub(current);
+        self.used = after;
+        Ok(true)
+    }
+
+    fn undo(&mut self) {
+        self.used = self.used.saturating_sub(std::mem::take(&mut self.pending));
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -185,16 +237,36 @@ struct Limiter {
 struct MemoryCap;
 
 impl wasmtime::ResourceLimiter for Limiter {
-    fn memory_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        if desired > self.max {
-            self.hit = true;
-            return Err(MemoryCap.into());
-        }
-        Ok(true)
+    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        self.grow(current, desired)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
-        Ok(desired <= 1 << 20)
+    fn memory_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.undo();
+        Ok(())
+    }
+
+    fn table_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+        // A table element takes a pointer's worth of host memory.
+        let size = std::mem::size_of::<usize>();
+        self.grow(current.saturating_mul(size), desired.saturating_mul(size))
+    }
+
+    fn table_grow_failed(&mut self, _error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.undo();
+        Ok(())
+    }
+
+    fn instances(&self) -> usize {
+        MAX_INSTANCES
+    }
+
+    fn memories(&self) -> usize {
+        MAX_MEMORIES
+    }
+
+    fn tables(&self) -> usize {
+        MAX_TABLES
     }
 }
 
@@ -311,7 +383,15 @@ pub struct Runtime {
     engine: Engine,
     anonymizer: Linker<State>,
     hook: Linker<State>,
-    cache: Option<PathBuf>,
+    cache: Option<cache::Cache>,
+    /// Tells the epoch thread to stop when the runtime goes.
+    ticking: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.ticking.store(false, Ordering::Relaxed);
+    }
 }
 
 impl Runtime {
@@ -319,15 +399,36 @@ impl Runtime {
     pub fn new(cache: Option<PathBuf>) -> Result<Runtime, PluginError> {
         let err = |e: wasmtime::Error| PluginError { plugin: "host".into(), kind: ErrorKind::Link(format!("{e:#}")) };
         let mut config = wasmtime::Config::new();
-        config.wasm_component_model(true).consume_fuel(true).concurrency_support(false);
+        config.wasm_component_model(true).consume_fuel(true).epoch_interruption(true).concurrency_support(false);
         let engine = Engine::new(&config).map_err(err)?;
+        // Call deadlines count epochs: one thread advances them every TICK while the runtime lives.
+        let ticking = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        {
+            let (engine, ticking) = (engine.clone(), ticking.clone());
+            std::thread::Builder::new()
+                .name("confiture-wasm-epoch".into())
+                .spawn(move || {
+                    while ticking.load(Ordering::Relaxed) {
+                        std::thread::sleep(TICK);
+                        engine.increment_epoch();
+                    }
+                })
+                .map_err(|e| PluginError { plugin: "host".into(), kind: ErrorKind::Link(e.to_string()) })?;
+        }
         let mut anonymizer = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut anonymizer).map_err(err)?;
         AnonymizerPlugin::add_to_linker::<State, HasSelf<State>>(&mut anonymizer, |s| s).map_err(err)?;
         let mut hook = Linker::<State>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut hook).map_err(err)?;
         HookPlugin::add_to_linker::<State, HasSelf<State>>(&mut hook, |s| s).map_err(err)?;
-        Ok(Runtime { engine, anonymizer, hook, cache })
+        let cache = cache.and_then(|dir| match cache::Cache::open(dir) {
+            Ok(c) => Some(c),
+            Err(why) => {
+                tracing::warn!("not caching compiled plugins: {why}");
+                None
+            }
+        });
+        Ok(Runtime { engine, anonymizer, hook, cache, ticking })
     }
 
     /// The default cache directory: `$XDG_CACHE_HOME/confiture/wasm`, else `~/.cache/confiture/wasm`.
@@ -350,34 +451,25 @@ impl Runtime {
         if is_core_module(&bytes) {
             return Err(fail(ErrorKind::NotAComponent("it is a core WebAssembly module, not a component".into())));
         }
-        let cached = self.cache.as_ref().map(|dir| {
+        let name = {
             use std::hash::{Hash, Hasher};
             let mut h = std::collections::hash_map::DefaultHasher::new();
             self.engine.precompile_compatibility_hash().hash(&mut h);
             let file: String = Sha256::digest(&bytes).iter().map(|b| format!("{b:02x}")).collect();
-            dir.join(format!("{file}-{:016x}.cwasm", h.finish()))
-        });
-        if let Some(c) = cached.as_ref().filter(|c| c.is_file()) {
-            // SAFETY: the file was written by `Component::serialize` of this engine configuration
-            // (its name carries the compatibility hash, and wasmtime checks it again); the cache
-            // directory is the user's own.
-            if let Ok(component) = unsafe { Component::deserialize_file(&self.engine, c) } {
+            format!("{file}-{:016x}.cwasm", h.finish())
+        };
+        if let Some(data) = self.cache.as_ref().and_then(|c| c.load(&name)) {
+            // SAFETY: `Cache::load` returns only bytes this user's confiture wrote with
+            // `Component::serialize`, verified against the keyed digest recorded with them (the
+            // key lives outside the cache); wasmtime checks the engine configuration again.
+            if let Ok(component) = unsafe { Component::deserialize(&self.engine, &data) } {
                 return Ok(component);
             }
         }
         let component = Component::new(&self.engine, &bytes)
             .map_err(|e| fail(ErrorKind::NotAComponent(first_line(&format!("{e:#}")))))?;
-        if let Some(c) = cached {
-            let written = component.serialize().ok().and_then(|data| {
-                std::fs::create_dir_all(c.parent()?).ok()?;
-                static N: AtomicUsize = AtomicUsize::new(0);
-                let tmp = c.with_extension(format!("tmp{}-{}", std::process::id(), N.fetch_add(1, Ordering::Relaxed)));
-                std::fs::write(&tmp, data).ok()?;
-                std::fs::rename(&tmp, &c).ok()
-            });
-            if written.is_none() {
-                tracing::debug!("could not cache the compiled {label} in {}", c.display());
-            }
+        if let (Some(cache), Ok(data)) = (&self.cache, component.serialize()) {
+            cache.store(&name, &data, label);
         }
         Ok(component)
     }
@@ -533,14 +625,15 @@ impl Plugin {
         let state = State {
             wasi,
             table: ResourceTable::new(),
-            limiter: Limiter { max: self.limits.memory, hit: false },
+            limiter: Limiter::new(self.limits.memory),
             stdout,
             stderr,
             label: self.label.clone(),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|s| &mut s.limiter);
-        store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        store.epoch_deadline_trap();
+        self.arm(&mut store)?;
         let bindings = match &self.pre {
             Pre::Anonymizer(p) => p.instantiate(&mut store).map(Bindings::Anonymizer),
             Pre::Hook(p) => p.instantiate(&mut store).map(Bindings::Hook),
@@ -552,8 +645,16 @@ impl Plugin {
         Ok(live)
     }
 
+    /// A fresh budget for the next call: fuel, and a deadline `limits.time` from now.
+    fn arm(&self, store: &mut Store<State>) -> Result<(), PluginError> {
+        store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        let ticks = (self.limits.time.as_nanos() / TICK.as_nanos()).max(1);
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        Ok(())
+    }
+
     fn call_configure(&self, live: &mut Live) -> Result<(), PluginError> {
-        live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        self.arm(&mut live.store)?;
         let result = match &live.bindings {
             Bindings::Anonymizer(b) => b.confiture_plugin_anonymizer().call_configure(&mut live.store, &self.params),
             Bindings::Hook(b) => b.confiture_plugin_hook().call_configure(&mut live.store, &self.params),
@@ -577,8 +678,19 @@ impl Plugin {
         if live.is_some_and(|l| l.store.data().limiter.hit) || e.is::<MemoryCap>() {
             return self.fail(ErrorKind::Memory(self.limits.memory));
         }
+        let text = format!("{e:#}");
+        for (what, desc, max) in [
+            ("instances", "instance", MAX_INSTANCES),
+            ("memories", "memory", MAX_MEMORIES),
+            ("tables", "table", MAX_TABLES),
+        ] {
+            if text.contains(&format!("resource limit exceeded: {desc} count too high")) {
+                return self.fail(ErrorKind::TooMany { what, max });
+            }
+        }
         match e.downcast_ref::<wasmtime::Trap>() {
             Some(wasmtime::Trap::OutOfFuel) => self.fail(ErrorKind::Fuel(self.limits.fuel)),
+            Some(wasmtime::Trap::Interrupt) => self.fail(ErrorKind::Deadline(self.limits.time)),
             Some(t) => self.fail(ErrorKind::Trap(t.to_string())),
             None => self.fail(ErrorKind::Trap(first_line(&format!("{e:#}")))),
         }
@@ -623,7 +735,7 @@ impl Plugin {
     /// An anonymizer's name, version and promises.
     pub fn info(&mut self) -> Result<PluginInfo, PluginError> {
         let mut live = self.live()?;
-        live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        self.arm(&mut live.store)?;
         let result = match &live.bindings {
             Bindings::Anonymizer(b) => b.confiture_plugin_anonymizer().call_info(&mut live.store),
             Bindings::Hook(_) => {
@@ -643,7 +755,7 @@ impl Plugin {
         let mut out = Vec::with_capacity(values.len());
         for chunk in values.chunks(self.limits.batch.max(1)) {
             let mut live = self.live()?;
-            live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+            self.arm(&mut live.store)?;
             let result = match &live.bindings {
                 Bindings::Anonymizer(b) => {
                     b.confiture_plugin_anonymizer().call_transform(&mut live.store, column, chunk)
@@ -667,7 +779,7 @@ impl Plugin {
     /// A hook's decision on an event.
     pub fn on_event(&mut self, event: &Event) -> Result<Decision, PluginError> {
         let mut live = self.live()?;
-        live.store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
+        self.arm(&mut live.store)?;
         let result = match &live.bindings {
             Bindings::Hook(b) => b.confiture_plugin_hook().call_on_event(&mut live.store, event),
             Bindings::Anonymizer(_) => {

@@ -137,13 +137,171 @@ fn compiled_components_are_cached_on_disk() {
         let dir = tempfile::tempdir().unwrap();
         let rt = Runtime::new(Some(dir.path().to_path_buf())).unwrap();
         rt.load(&guest("regex_redact"), Limits::default()).unwrap();
-        let cached: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
-        assert_eq!(cached.len(), 1, "one compiled component");
+        assert_eq!(artifacts(dir.path()).len(), 1, "one compiled component");
         let mut p = rt.load(&guest("regex_redact"), Limits::default()).unwrap();
         p.configure(vec![("pattern".into(), r"\d{3}-\d{4}".into())]).unwrap();
         assert_eq!(
             p.transform(&column(), &[Some("call 555-1234 now".into())]).unwrap(),
             [Some("call [redacted] now".to_string())]
         );
+    });
+}
+
+/// A hand-written hook component (tests/wat/hook.wat.tpl) with `prelude` before its main module
+/// and `on_event` at the start of its event handler, written to a temporary file.
+fn wat_hook(dir: &tempfile::TempDir, name: &str, prelude: &str, on_event: &str) -> PathBuf {
+    let text = include_str!("wat/hook.wat.tpl").replace("{{PRELUDE}}", prelude).replace("{{ON_EVENT}}", on_event);
+    let bytes = wat::parse_str(&text).unwrap_or_else(|e| panic!("{name}: {e}"));
+    let path = dir.path().join(format!("{name}.wasm"));
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn event() -> Event {
+    Event {
+        kind: "before-migration".into(),
+        pipeline: "p".into(),
+        stage: "s".into(),
+        environment: String::new(),
+        database: "db".into(),
+        migration: Some("1_a".into()),
+        sql: Some("SELECT 1".into()),
+        details: Vec::new(),
+    }
+}
+
+#[test]
+fn the_hand_written_hook_allows() {
+    blocking(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        let mut p = rt.load(&wat_hook(&dir, "plain", "", ""), Limits::default()).unwrap();
+        assert_eq!(p.world(), World::HookPlugin);
+        p.configure(Vec::new()).unwrap();
+        assert!(matches!(p.on_event(&event()).unwrap(), Decision::Allow));
+    });
+}
+
+/// The compiled components in a cache directory.
+fn artifacts(dir: &std::path::Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Core instances before the hook's own, each with a linear memory of `mib` MiB.
+fn memories(count: usize, mib: usize) -> String {
+    let mut s = format!("(core module $big (memory {}))\n", mib * 16);
+    for _ in 0..count {
+        s.push_str("(core instance (instantiate $big))\n");
+    }
+    s
+}
+
+#[test]
+fn the_memory_cap_holds_for_the_whole_store_not_each_memory() {
+    blocking(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        let limits = Limits { memory: 64 << 20, ..Limits::default() };
+        // One 40 MiB memory fits the cap; three of them (120 MiB) do not, though each does.
+        let one = rt.load(&wat_hook(&dir, "one", &memories(1, 40), ""), limits.clone()).unwrap();
+        let mut one = one;
+        one.configure(Vec::new()).unwrap();
+        let mut three = rt.load(&wat_hook(&dir, "three", &memories(3, 40), ""), limits).unwrap();
+        let err = three.configure(Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::Memory(m) if m == 64 << 20), "{err}");
+    });
+}
+
+#[test]
+fn a_component_cannot_ask_for_unbounded_instances() {
+    blocking(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        let mut s = String::from("(core module $tiny)\n");
+        for _ in 0..100 {
+            s.push_str("(core instance (instantiate $tiny))\n");
+        }
+        let mut p = rt.load(&wat_hook(&dir, "many", &s, ""), Limits::default()).unwrap();
+        let err = p.configure(Vec::new()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::TooMany { what: "instances", .. }), "{err}");
+    });
+}
+
+/// An event handler that fills 64 MiB again and again. (wasmtime 48 charges `memory.fill` fuel
+/// by the byte, so the test also gives it fuel for hours: only the deadline can stop it.)
+pub const FILL_FOREVER: &str = "(drop (memory.grow (i32.const 1024)))
+      (loop $again
+        (memory.fill (i32.const 0) (i32.const 0) (i32.const 67108864))
+        (br $again))";
+
+#[test]
+fn a_bulk_memory_loop_is_stopped_by_the_wall_clock_deadline() {
+    blocking(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let rt = runtime();
+        let limits = Limits {
+            time: std::time::Duration::from_millis(300),
+            memory: 128 << 20,
+            fuel: 1_000_000_000_000_000,
+            ..Limits::default()
+        };
+        let mut p = rt.load(&wat_hook(&dir, "fill", "", FILL_FOREVER), limits).unwrap();
+        p.configure(Vec::new()).unwrap();
+        let err = p.on_event(&event()).unwrap_err();
+        assert!(matches!(err.kind, ErrorKind::Deadline(_)), "{err}");
+        assert!(err.to_string().contains("time limit (300ms per call)"), "{err}");
+        assert!(!p.has_instance(), "the interrupted instance is discarded");
+    });
+}
+
+#[test]
+fn the_compiled_cache_is_private_and_verified() {
+    use std::os::unix::fs::PermissionsExt;
+    blocking(|| {
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("wasm");
+        let load = |dir: &std::path::Path| {
+            let rt = Runtime::new(Some(dir.to_path_buf())).unwrap();
+            let mut p = rt.load(&guest("regex_redact"), Limits::default()).unwrap();
+            p.configure(vec![("pattern".into(), "x".into())]).unwrap();
+            assert_eq!(p.transform(&column(), &[Some("axb".into())]).unwrap(), [Some("a[redacted]b".to_string())]);
+        };
+        load(&dir);
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir), 0o700, "the cache directory is created private");
+        let artifact = artifacts(&dir).pop().expect("a compiled component");
+        assert_eq!(mode(&artifact), 0o600);
+        let good = std::fs::read(&artifact).unwrap();
+
+        // Poisoned: the artifact changed (and a plain digest of the new bytes written beside it).
+        let mut bad = good.clone();
+        let mid = bad.len() / 2;
+        bad[mid] ^= 0xff;
+        std::fs::write(&artifact, &bad).unwrap();
+        let plain: String = {
+            use sha2::Digest;
+            sha2::Sha256::digest(&bad).iter().map(|b| format!("{b:02x}")).collect()
+        };
+        std::fs::write(artifact.with_extension("cwasm.mac"), plain).unwrap();
+        load(&dir);
+        assert_eq!(std::fs::read(&artifact).unwrap(), good, "refused and compiled again");
+
+        // Writable by others: refused too.
+        std::fs::set_permissions(&artifact, std::fs::Permissions::from_mode(0o666)).unwrap();
+        load(&dir);
+        assert_eq!(mode(&artifact), 0o600, "replaced by a private entry");
+
+        // A cache directory others can write is not used at all.
+        let open = base.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        load(&open);
+        assert!(artifacts(&open).is_empty(), "nothing cached in a directory others can write");
     });
 }

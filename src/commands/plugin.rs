@@ -18,7 +18,7 @@ pub const HELP: &str = "Examples:
 
 Plugins are WebAssembly components (wasm32-wasip2) of the WIT package confiture:plugin@0.1.0
 (wit/ in confiture's repository; docs/plugins.md). They run sandboxed — no files, network,
-environment, clock or randomness — with a CPU budget (fuel) per call, a memory cap and a batch size.";
+environment, clock or randomness — with a CPU budget (fuel) and a time limit per call, a memory cap and a batch size.";
 
 #[derive(Args, Debug)]
 pub struct PluginArgs {
@@ -38,6 +38,9 @@ pub struct LimitArgs {
     /// Values per call
     #[arg(long, value_name = "N")]
     pub batch: Option<usize>,
+    /// Wall-clock time per call, e.g. 30s (the guest is stopped when it runs out)
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl LimitArgs {
@@ -48,6 +51,7 @@ impl LimitArgs {
             memory: self.memory.unwrap_or(d.memory),
             batch: self.batch.unwrap_or(d.batch).max(1),
             output: d.output,
+            time: self.timeout.unwrap_or(d.time),
         }
     }
 }

@@ -168,3 +168,35 @@ fn a_wasm_hook_that_waits_without_computing_is_stopped_by_its_timeout() {
     assert_eq!(out.code, 1, "{out:?}");
     assert!(out.stderr.contains("did not answer within its timeout (1s)"), "{}", out.stderr);
 }
+
+#[test]
+fn a_command_hook_that_never_stops_writing_is_cut_off_not_buffered() {
+    let (p, db) = setup("hook_yes");
+    pipeline(&p, &db, "hook \"chatty\" on=\"before-stage\" command=\"yes\" timeout=\"30s\"\n");
+    let out = p.run(&["run", "release.kdl"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    // Stopped at the cap (its pipe closed, `yes` dies of SIGPIPE), not at the timeout.
+    assert!(out.stderr.contains("wrote more than 64 KiB to stdout"), "{}", out.stderr);
+    assert!(!out.stderr.contains("did not finish"), "{}", out.stderr);
+}
+
+#[test]
+fn a_wasm_hook_that_computes_forever_is_stopped_at_its_deadline() {
+    let (p, db) = setup("hook_fill");
+    // A hook (WebAssembly text) that fills 64 MiB again and again.
+    let text = include_str!("../../engine/tests/wat/hook.wat.tpl").replace("{{PRELUDE}}", "").replace(
+        "{{ON_EVENT}}",
+        "(drop (memory.grow (i32.const 1024))) (loop $again (memory.fill (i32.const 0) (i32.const 0) (i32.const \
+         67108864)) (br $again))",
+    );
+    std::fs::write(p.file("fill.wasm"), wat::parse_str(&text).unwrap()).unwrap();
+    pipeline(
+        &p,
+        &db,
+        "hook \"fill\" on=\"before-stage\" wasm=\"fill.wasm\" timeout=\"1s\" fuel=1000000000000000 memory=\"128MiB\"\n",
+    );
+    let out = p.run(&["run", "release.kdl"]);
+    assert_eq!(out.code, 1, "{out:?}");
+    // The guest itself was interrupted (so its thread ended), not merely abandoned by the host.
+    assert!(out.stderr.contains("ran past its time limit (1s per call)"), "{}", out.stderr);
+}

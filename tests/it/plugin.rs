@@ -151,3 +151,20 @@ fn new_scaffolds_a_crate_for_each_world() {
     let bad = p.run(&["plugin", "new", "hook", "1bad name"]);
     assert_eq!(bad.code, 5, "{bad:?}");
 }
+
+#[test]
+fn test_stops_a_guest_at_its_time_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = include_str!("../../engine/tests/wat/hook.wat.tpl").replace("{{PRELUDE}}", "").replace(
+        "{{ON_EVENT}}",
+        "(drop (memory.grow (i32.const 1024))) (loop $again (memory.fill (i32.const 0) (i32.const 0) (i32.const \
+         67108864)) (br $again))",
+    );
+    let path = dir.path().join("fill.wasm");
+    std::fs::write(&path, wat::parse_str(&text).unwrap()).unwrap();
+    let path = path.display().to_string();
+    let args = ["plugin", "test", &path, "--timeout", "300ms", "--fuel", "1000000000000000", "--memory", "128MiB"];
+    let out = with_stdin(&args, "SELECT 1;\n");
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(out.stderr.contains("ran past its time limit (300ms per call)"), "{}", out.stderr);
+}

@@ -102,7 +102,7 @@ pub struct HookDecl {
     pub params: Vec<(String, String)>,
     /// `env KEY VALUE` children: a command's environment (besides PATH and `CONFITURE_*`).
     pub env: Vec<(String, String)>,
-    /// `timeout "30s"`: a command's time limit (default 60 s).
+    /// `timeout "30s"`: a command's or wasm hook's time limit (default 60 s).
     pub timeout: Option<std::time::Duration>,
     /// `fuel`, `memory`, `batch` children: a wasm hook's limits.
     pub limits: crate::wasm::Limits,
@@ -753,6 +753,8 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
     if let Some(v) = f.setting("batch", d).and_then(|e| decode::integer(e, d)) {
         limits.batch = usize::try_from(v).unwrap_or(usize::MAX).max(1);
     }
+    // A wasm hook's calls are stopped at its timeout (epoch deadline), not just abandoned.
+    limits.time = timeout.unwrap_or(crate::hooks::DEFAULT_TIMEOUT);
     if actions.len() == 1 && matches!(actions.first(), Some((HookAction::Sql(_), _))) && !database_given {
         d.push(
             Diagnostic::error("pipeline::missing-property", n.name_span, "an sql hook needs `database=`")
