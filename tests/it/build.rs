@@ -358,3 +358,46 @@ fn a_deferred_constraint_failing_at_commit_exits_4_naming_it() {
     assert!(out.stderr.contains("db/schema/2_child.sql:2:1"), "points at the table: {}", out.stderr);
     assert!(!database_exists(&db), "nothing is left behind");
 }
+
+#[test]
+fn a_cache_hit_keeps_database_settings_grants_and_comment() {
+    let db = fresh_name("dblevel");
+    let reader = fresh_name("reader");
+    query(&crate::support::server().to_secret_string(), &format!("CREATE ROLE {reader} NOLOGIN"));
+    let p = project_with_env(&db);
+    p.write("db/schema/1_app.sql", "CREATE SCHEMA app;\nCREATE TABLE app.t (id int);\n").write(
+        "db/schema/2_database.sql",
+        &format!(
+            "DO $$\nBEGIN\n  EXECUTE format('ALTER DATABASE %I SET search_path = app, \"$user\", public', current_database());\n  \
+             EXECUTE format('ALTER DATABASE %I SET statement_timeout = %L', current_database(), '5s');\n  \
+             EXECUTE format('ALTER ROLE {reader} IN DATABASE %I SET work_mem = %L', current_database(), '8MB');\n  \
+             EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());\n  \
+             EXECUTE format('GRANT CONNECT ON DATABASE %I TO {reader}', current_database());\n  \
+             EXECUTE format('COMMENT ON DATABASE %I IS %L', current_database(), 'the shop''s data');\n  \
+             EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT 40', current_database());\nEND\n$$;\n"
+        ),
+    );
+    let facts = || {
+        let admin = crate::support::server().to_secret_string();
+        query(
+            &admin,
+            &format!(
+                "SELECT (SELECT string_agg(coalesce(r.rolname, '*') || ':' || array_to_string(s.setconfig, ';'), ' | ' \
+                 ORDER BY r.rolname NULLS FIRST)
+                         FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = d.oid),
+                        regexp_replace(d.datacl::text, '/[a-z_0-9]+', '', 'g'),
+                        shobj_description(d.oid, 'pg_database'), d.datconnlimit
+                 FROM pg_database d WHERE d.datname = '{db}'"
+            ),
+        )
+    };
+    let miss = p.run(&["build", "--env", "dev", "--format", "json"]);
+    assert_eq!(miss.code, 0, "{miss:?}");
+    assert_eq!(miss.json()["stages"][0]["outputs"]["cache_hit"], false);
+    let built = facts();
+    assert!(built[0][0].as_deref().unwrap_or("").contains("search_path=app"), "{built:?}");
+    let hit = p.run(&["build", "--env", "dev", "--drop-existing", "--format", "json"]);
+    assert_eq!(hit.code, 0, "{hit:?}");
+    assert_eq!(hit.json()["stages"][0]["outputs"]["cache_hit"], true);
+    assert_eq!(facts(), built, "a cache hit gives the same database as a miss");
+}

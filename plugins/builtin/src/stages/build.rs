@@ -276,11 +276,11 @@ async fn build_into(
     };
 
     let script = match (cached, script) {
-        (Some(statements), _) => {
+        (Some(cached), _) => {
             tracing::info!("schema unchanged: creating {dbname} from template {template}");
             cx.progress("copying the template");
-            cache::create_from(&admin, dbname, &template).await?;
-            return Ok(Built { cache_hit: true, statements });
+            cache::create_from(&admin, dbname, &template, &cached.database).await?;
+            return Ok(Built { cache_hit: true, statements: cached.statements });
         }
         (None, Some(script)) => script,
         (None, None) => unreachable!("a script is parsed whenever there is no template"),

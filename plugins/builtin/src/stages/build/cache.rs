@@ -6,8 +6,16 @@
 //! template would block copies) and carry a JSON comment saying what they are and which database
 //! they were built for; per target database, only the [`KEEP`] most recent are kept, so projects
 //! sharing a server do not evict each other's templates.
+//!
+//! `CREATE DATABASE … TEMPLATE` copies the contents of a database, not what belongs to the
+//! database object itself: its settings (`ALTER DATABASE … SET`, `ALTER ROLE … IN DATABASE …
+//! SET`), privileges (`GRANT … ON DATABASE`), comment and connection limit. So when a template is
+//! kept, those are read from the catalog of the database the build made and recorded in the
+//! template's comment, and a cache hit replays them onto the copy: a hit gives the same database
+//! as a miss. Templates recorded without them (by an older confiture) are not used.
 
 use confiture_engine::pg::{PgError, Session, quote_ident, quote_literal};
+use serde::{Deserialize, Serialize};
 
 /// How many templates to keep per target database.
 pub const KEEP: usize = 3;
@@ -17,39 +25,147 @@ pub fn template_name(hash: &str) -> String {
     format!("{PREFIX}{}", &hash[..16])
 }
 
-/// If our template for `hash` exists, the number of statements it was built from. A template
-/// only counts if the current role owns it and its comment names the full hash: on a shared
-/// server, a database that merely has the right name could hold anything.
-pub async fn lookup(session: &Session, name: &str, hash: &str) -> Result<Option<usize>, PgError> {
+/// What belongs to a database object rather than to its contents, as the build left it.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatabaseLevel {
+    /// `(role or none for every role, "name=value")`, from `pg_db_role_setting`.
+    pub settings: Vec<(Option<String>, String)>,
+    /// `(grantee or none for PUBLIC, privilege, grantable)`, when `datacl` is not the default.
+    pub acl: Option<Vec<(Option<String>, String, bool)>>,
+    pub comment: Option<String>,
+    pub connection_limit: i32,
+}
+
+/// A usable template: how many statements built it, and the database-level state to replay.
+pub struct Cached {
+    pub statements: usize,
+    pub database: DatabaseLevel,
+}
+
+/// If our template for `hash` exists, what it holds. A template only counts if the current role
+/// owns it and its comment names the full hash: on a shared server, a database that merely has
+/// the right name could hold anything.
+pub async fn lookup(session: &Session, name: &str, hash: &str) -> Result<Option<Cached>, PgError> {
     let row = session
         .client()
         .query_opt(
-            "SELECT CASE WHEN note LIKE '{%' THEN note::jsonb ->> 'statements' END,
-                    CASE WHEN note LIKE '{%' THEN note::jsonb ->> 'schema_hash' END
-             FROM (SELECT shobj_description(d.oid, 'pg_database') AS note FROM pg_database d
-                   WHERE d.datname = $1 AND d.datistemplate
-                     AND d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)) t",
+            "SELECT shobj_description(d.oid, 'pg_database') FROM pg_database d
+             WHERE d.datname = $1 AND d.datistemplate
+               AND d.datdba = (SELECT oid FROM pg_roles WHERE rolname = current_user)",
             &[&name],
         )
         .await?;
-    Ok(row.and_then(|r| {
-        let statements: Option<String> = r.get(0);
-        let stored: Option<String> = r.get(1);
-        (stored.as_deref() == Some(hash)).then(|| statements.and_then(|s| s.parse().ok()).unwrap_or(0))
-    }))
+    let Some(note) = row.and_then(|r| r.get::<_, Option<String>>(0)) else { return Ok(None) };
+    let Ok(note) = serde_json::from_str::<serde_json::Value>(&note) else { return Ok(None) };
+    if note["schema_hash"].as_str() != Some(hash) {
+        return Ok(None);
+    }
+    let Ok(database) = serde_json::from_value::<DatabaseLevel>(note["database"].clone()) else { return Ok(None) };
+    let statements = note["statements"].as_u64().and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+    Ok(Some(Cached { statements, database }))
 }
 
-/// Create `target` as a copy of the template.
-pub async fn create_from(session: &Session, target: &str, template: &str) -> Result<(), PgError> {
+/// Create `target` as a copy of the template, then give it the database-level state the build
+/// had left on the database the template was made from.
+pub async fn create_from(session: &Session, target: &str, template: &str, db: &DatabaseLevel) -> Result<(), PgError> {
+    let client = session.client();
     let sql = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(target), quote_ident(template));
-    session.client().batch_execute(&sql).await?;
+    client.batch_execute(&sql).await?;
+    let result = replay(session, target, db).await;
+    if result.is_err() {
+        let _ = client.batch_execute(&format!("DROP DATABASE IF EXISTS {}", quote_ident(target))).await;
+    }
+    result
+}
+
+async fn replay(session: &Session, target: &str, db: &DatabaseLevel) -> Result<(), PgError> {
+    let client = session.client();
+    let name = quote_ident(target);
+    let mut sql = String::new();
+    if db.connection_limit != -1 {
+        sql.push_str(&format!("ALTER DATABASE {name} CONNECTION LIMIT {};", db.connection_limit));
+    }
+    if let Some(acl) = &db.acl {
+        sql.push_str(&format!("REVOKE ALL ON DATABASE {name} FROM PUBLIC, CURRENT_USER;"));
+        for (grantee, privilege, grantable) in acl {
+            let to = grantee.as_deref().map_or_else(|| "PUBLIC".to_string(), quote_ident);
+            // The privilege comes from aclexplode: one of a fixed set of keywords.
+            if !matches!(privilege.as_str(), "CREATE" | "CONNECT" | "TEMPORARY") {
+                continue;
+            }
+            let option = if *grantable { " WITH GRANT OPTION" } else { "" };
+            sql.push_str(&format!("GRANT {privilege} ON DATABASE {name} TO {to}{option};"));
+        }
+    }
+    if let Some(comment) = &db.comment {
+        sql.push_str(&format!("COMMENT ON DATABASE {name} IS {};", quote_literal(comment)));
+    }
+    if !sql.is_empty() {
+        client.batch_execute(&sql).await?;
+    }
+    // A setting's value is stored as its text; setting it for the transaction and saving it
+    // `FROM CURRENT` needs no quoting of list values such as search_path.
+    for (role, setting) in &db.settings {
+        let Some((key, value)) = setting.split_once('=') else { continue };
+        let save = match role {
+            Some(r) => {
+                format!("ALTER ROLE {} IN DATABASE {name} SET {} FROM CURRENT", quote_ident(r), quote_ident(key))
+            }
+            None => format!("ALTER DATABASE {name} SET {} FROM CURRENT", quote_ident(key)),
+        };
+        client.batch_execute("BEGIN").await?;
+        let done = async {
+            client.execute("SELECT set_config($1, $2, true)", &[&key, &value]).await?;
+            client.batch_execute(&save).await
+        }
+        .await;
+        match done {
+            Ok(()) => client.batch_execute("COMMIT").await?,
+            Err(e) => {
+                let _ = client.batch_execute("ROLLBACK").await;
+                return Err(e.into());
+            }
+        }
+    }
     Ok(())
+}
+
+/// The database-level state of `name`, from the catalog.
+pub async fn database_level(session: &Session, name: &str) -> Result<DatabaseLevel, PgError> {
+    let row = session
+        .client()
+        .query_one(
+            "SELECT d.datconnlimit,
+                    (SELECT coalesce(json_agg(json_build_array(r.rolname, c) ORDER BY r.rolname NULLS FIRST, c), '[]')
+                     FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole,
+                          unnest(s.setconfig) AS c
+                     WHERE s.setdatabase = d.oid)::text,
+                    CASE WHEN d.datacl IS NOT NULL THEN
+                        (SELECT coalesce(json_agg(json_build_array(
+                                    CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END,
+                                    a.privilege_type, a.is_grantable)), '[]')
+                         FROM aclexplode(d.datacl) a)::text END,
+                    shobj_description(d.oid, 'pg_database')
+             FROM pg_database d WHERE d.datname = $1",
+            &[&name],
+        )
+        .await?;
+    fn parse<T: serde::de::DeserializeOwned>(text: Option<String>) -> Option<T> {
+        text.and_then(|t| serde_json::from_str(&t).ok())
+    }
+    Ok(DatabaseLevel {
+        connection_limit: row.get(0),
+        settings: parse(row.get(1)).unwrap_or_default(),
+        acl: parse(row.get(2)),
+        comment: row.get(3),
+    })
 }
 
 /// Keep a copy of `source` (which nobody may be connected to) as the template for `hash`.
 pub async fn store(session: &Session, source: &str, hash: &str, statements: usize) -> Result<(), PgError> {
     let name = template_name(hash);
     let client = session.client();
+    let database = database_level(session, source).await?;
     let create = format!("CREATE DATABASE {} TEMPLATE {}", quote_ident(&name), quote_ident(source));
     match client.batch_execute(&create).await {
         Ok(()) => {}
@@ -63,6 +179,7 @@ pub async fn store(session: &Session, source: &str, hash: &str, statements: usiz
         "target": source,
         "statements": statements,
         "created_at": confiture_engine::report::now_rfc3339(),
+        "database": database,
     });
     let sql = format!(
         "ALTER DATABASE {n} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false; COMMENT ON DATABASE {n} IS {c}",
