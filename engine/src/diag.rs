@@ -30,7 +30,7 @@ impl SourceFile {
     /// The text for display: the same bytes, except that secrets are `*`.
     pub fn shown(&self) -> &Arc<str> {
         self.shown.get_or_init(|| {
-            let masked = crate::pg::dsn::mask(&self.text);
+            let masked = crate::redact::mask(&self.text);
             if *masked == *self.text { self.text.clone() } else { masked.into() }
         })
     }
@@ -117,7 +117,7 @@ impl Diagnostic {
     pub fn error(code: impl Into<Cow<'static, str>>, span: SourceSpan, message: impl Into<String>) -> Self {
         Diagnostic {
             code: code.into(),
-            message: crate::pg::dsn::redact(&message.into()),
+            message: crate::redact::redact(&message.into()),
             severity: Severity::Error,
             source: None,
             span,
@@ -137,17 +137,17 @@ impl Diagnostic {
     }
 
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
-        self.label = crate::pg::dsn::redact(&label.into());
+        self.label = crate::redact::redact(&label.into());
         self
     }
 
     pub fn with_help(mut self, help: impl Into<String>) -> Self {
-        self.help = Some(crate::pg::dsn::redact(&help.into()));
+        self.help = Some(crate::redact::redact(&help.into()));
         self
     }
 
     pub fn with_also(mut self, span: SourceSpan, label: impl Into<String>) -> Self {
-        self.also.push((span, crate::pg::dsn::redact(&label.into())));
+        self.also.push((span, crate::redact::redact(&label.into())));
         self
     }
 

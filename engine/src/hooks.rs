@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use serde::Serialize;
 
 use crate::ExitCode;
-use crate::pipeline::{HookAction, HookDecl, OnError};
+use crate::pipeline::{DEFAULT_HOOK_TIMEOUT as DEFAULT_TIMEOUT, HookAction, HookDecl, OnError};
 use crate::resources::Databases;
 use crate::stage::StageError;
 use crate::wasm::{Decision, Plugin, Runtime};
@@ -48,9 +48,6 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> (Strin
     };
     (String::from_utf8_lossy(&kept).into_owned(), cut)
 }
-
-/// How long a hook may take unless it says `timeout`.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What happened when a hook ran (`hooks` in the run report).
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]

@@ -18,6 +18,7 @@ pub mod hooks;
 pub mod pg;
 pub mod pipeline;
 pub mod project;
+pub mod redact;
 pub mod report;
 pub mod resources;
 pub mod run;

@@ -58,7 +58,7 @@ impl std::fmt::Debug for DatabaseSpec {
     /// The URL redacted: a spec's `Debug` must never print its password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            DatabaseSpec::Url(url) => f.debug_tuple("Url").field(&crate::pg::dsn::redact(url)).finish(),
+            DatabaseSpec::Url(url) => f.debug_tuple("Url").field(&crate::redact::redact(url)).finish(),
             DatabaseSpec::Ephemeral => f.write_str("Ephemeral"),
         }
     }

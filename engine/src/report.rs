@@ -259,7 +259,7 @@ impl PlanReport {
             pipeline: p.name.clone(),
             file: p.source.name.clone(),
             description: p.description.clone(),
-            vars: p.vars_shown.iter().map(|(k, v)| (k.clone(), crate::pg::dsn::redact(v))).collect(),
+            vars: p.vars_shown.iter().map(|(k, v)| (k.clone(), crate::redact::redact(v))).collect(),
             databases: p
                 .databases
                 .iter()
@@ -273,7 +273,7 @@ impl PlanReport {
                         url: Some(
                             crate::pg::ConnInfo::parse(u)
                                 .map(|c| c.to_string())
-                                .unwrap_or_else(|_| crate::pg::dsn::redact(u)),
+                                .unwrap_or_else(|_| crate::redact::redact(u)),
                         ),
                     },
                 })
@@ -301,7 +301,7 @@ impl PlanReport {
                         HookAction::Command(_) => "command",
                         HookAction::Wasm(_) => "wasm",
                     };
-                    let action = crate::pg::dsn::redact(&h.action_shown);
+                    let action = crate::redact::redact(&h.action_shown);
                     PlanHook {
                         name: h.name.clone(),
                         on: h.on.clone(),

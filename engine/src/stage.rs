@@ -93,9 +93,9 @@ impl DatabaseRef {
             DatabaseRef::Declared(name) => name.clone(),
             DatabaseRef::Dsn(text) => match (&text.shown, &text.rendered) {
                 // Read from the environment: shown as written, the variables as `***`.
-                (Some(shown), _) => crate::pg::dsn::redact(shown),
+                (Some(shown), _) => crate::redact::redact(shown),
                 (None, Some(s)) => {
-                    ConnInfo::parse(s).map(|c| c.to_string()).unwrap_or_else(|_| crate::pg::dsn::redact(s))
+                    ConnInfo::parse(s).map(|c| c.to_string()).unwrap_or_else(|_| crate::redact::redact(s))
                 }
                 (None, None) => text.raw.clone(),
             },
@@ -395,7 +395,7 @@ impl StageError {
     pub fn new(exit: ExitCode, message: impl Into<String>) -> Self {
         StageError {
             exit,
-            message: crate::pg::dsn::redact(&message.into()),
+            message: crate::redact::redact(&message.into()),
             diagnostic: None,
             fields: BTreeMap::new(),
             outputs: None,

@@ -379,3 +379,19 @@ fn a_lint_stage_in_a_pipeline() {
     );
     let _ = fresh_name;
 }
+
+#[test]
+fn deeply_nested_sql_is_linted_or_refused_never_a_crash() {
+    // 100 levels of ARRAY[…] overflowed a thread's stack (found while fuzzing the splitter).
+    let nest = |n: usize| format!("CREATE VIEW v AS SELECT {}1{};\n", "ARRAY[".repeat(n), "]".repeat(n));
+    let p = crate::support::Project::new();
+    p.write("ok.sql", &nest(200))
+        .write("union.sql", &format!("CREATE VIEW u AS {};\n", vec!["SELECT 1 AS one"; 400].join(" UNION ALL ")))
+        .write("deep.sql", &nest(20_000));
+    for file in ["ok.sql", "union.sql"] {
+        let out = p.run(&["lint", file]);
+        assert!(out.code == 0 || out.code == 1, "{file}: {out:?}");
+    }
+    let deep = p.run(&["lint", "deep.sql"]);
+    assert_eq!(deep.code, 5, "too deep is a syntax error: {deep:?}");
+}

@@ -117,7 +117,7 @@ impl std::fmt::Debug for HookDecl {
         f.debug_struct("HookDecl")
             .field("name", &self.name)
             .field("on", &self.on)
-            .field("action", &crate::pg::dsn::redact(&self.action_shown))
+            .field("action", &crate::redact::redact(&self.action_shown))
             .field("stage", &self.stage)
             .field("database", &self.database)
             .field("params", &keys(&self.params))
@@ -125,6 +125,9 @@ impl std::fmt::Debug for HookDecl {
             .finish()
     }
 }
+
+/// How long a hook may take unless it says `timeout`.
+pub const DEFAULT_HOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// What a failing hook (an error, a timeout, a trap — not a deny) does to its step.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -754,7 +757,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
         limits.batch = usize::try_from(v).unwrap_or(usize::MAX).max(1);
     }
     // A wasm hook's calls are stopped at its timeout (epoch deadline), not just abandoned.
-    limits.time = timeout.unwrap_or(crate::hooks::DEFAULT_TIMEOUT);
+    limits.time = timeout.unwrap_or(DEFAULT_HOOK_TIMEOUT);
     if actions.len() == 1 && matches!(actions.first(), Some((HookAction::Sql(_), _))) && !database_given {
         d.push(
             Diagnostic::error("pipeline::missing-property", n.name_span, "an sql hook needs `database=`")

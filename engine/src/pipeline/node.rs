@@ -75,8 +75,8 @@ impl std::fmt::Debug for Text {
     /// Never the secret: the rendering is shown as [`Text::shown`] would show it, redacted.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Text")
-            .field("raw", &crate::pg::dsn::redact(&self.raw))
-            .field("shown", &crate::pg::dsn::redact(self.shown()))
+            .field("raw", &crate::redact::redact(&self.raw))
+            .field("shown", &crate::redact::redact(self.shown()))
             .field("deferred", &self.rendered.is_none())
             .finish()
     }

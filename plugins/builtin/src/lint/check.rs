@@ -527,7 +527,15 @@ struct Parsed {
 }
 
 /// Lint `inputs` in order (order matters: a table created in an earlier file is new in a later one).
+///
+/// The rules walk parse trees recursively, and SQL may nest a few hundred levels deep (as deep
+/// as libpg_query accepts): they run on a stack of their own, large and committed only as used,
+/// whatever thread calls this.
 pub fn lint(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintResult {
+    confiture_engine::sql::stack::run(|| lint_here(inputs, config, live))
+}
+
+fn lint_here(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintResult {
     let mut sources: Vec<SourceFile> = Vec::with_capacity(inputs.len());
     let rules: Vec<(&'static dyn Rule, Severity)> = super::rules::RULES
         .iter()
