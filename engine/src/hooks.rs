@@ -24,23 +24,39 @@ use crate::resources::Databases;
 use crate::stage::StageError;
 use crate::wasm::{Decision, Plugin, Runtime};
 
-/// How much of a command hook's stdout, and of its stderr, is read.
-const OUTPUT_CAP: usize = 64 * 1024;
+/// `text` with every secret (of at least 3 characters) as `***`, and passwords redacted.
+fn mask(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_string();
+    let mut by_length: Vec<&String> = secrets.iter().filter(|s| s.chars().count() >= 3).collect();
+    by_length.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    for secret in by_length {
+        out = out.replace(secret.as_str(), crate::template::MASK);
+    }
+    crate::redact::redact(&out)
+}
 
-/// Read a pipe as it fills, keeping at most [`OUTPUT_CAP`] bytes; `true` when it was cut there
-/// (the pipe is then dropped, closing it).
+/// How much of a command hook's stdout, and of its stderr, is kept for the log and its verdict.
+const OUTPUT_KEPT: usize = 64 * 1024;
+/// How much is read at all: past it the pipe is closed, and a command that goes on writing gets
+/// SIGPIPE (a verbose hook below it is read to the end, the rest of its output dropped).
+const OUTPUT_CAP: usize = 16 << 20;
+
+/// Read a pipe as it fills, keeping the first [`OUTPUT_KEPT`] bytes; `true` when more than
+/// [`OUTPUT_CAP`] came and the pipe was closed (dropped) there.
 async fn read_capped<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> (String, bool) {
     use tokio::io::AsyncReadExt;
     let Some(mut pipe) = pipe else { return (String::new(), false) };
     let mut kept = Vec::new();
-    let mut chunk = vec![0u8; 8192];
+    let mut total = 0usize;
+    let mut chunk = vec![0u8; 64 * 1024];
     let cut = loop {
         match pipe.read(&mut chunk).await {
             Ok(0) | Err(_) => break false,
             Ok(n) => {
-                let room = OUTPUT_CAP - kept.len();
+                let room = OUTPUT_KEPT - kept.len();
                 kept.extend_from_slice(&chunk[..n.min(room)]);
-                if n >= room {
+                total += n;
+                if total > OUTPUT_CAP {
                     break true;
                 }
             }
@@ -248,6 +264,9 @@ impl Hooks {
                 return Err(format!("`{shown}` did not finish within its timeout ({timeout:?})"));
             }
         };
+        // A hook may echo what it was given (`set -x`, an error quoting its command line):
+        // values from the environment and passwords are masked in everything it printed.
+        let (stdout, stderr) = (mask(&stdout, &h.secrets), mask(&stderr, &h.secrets));
         for line in stdout.lines().chain(stderr.lines()).filter(|l| !l.trim().is_empty()) {
             tracing::info!("hook {}: {line}", h.name);
         }
@@ -255,9 +274,9 @@ impl Hooks {
             [(out_cut, "stdout"), (err_cut, "stderr")].into_iter().filter(|c| c.0).map(|c| c.1).collect();
         if !cut.is_empty() {
             tracing::warn!(
-                "hook {} wrote more than {} KiB to {}: the rest was not read",
+                "hook {} wrote more than {} MiB to {}: the rest was not read",
                 h.name,
-                OUTPUT_CAP >> 10,
+                OUTPUT_CAP >> 20,
                 cut.join(" and ")
             );
         }
@@ -270,8 +289,8 @@ impl Hooks {
         }
         if !cut.is_empty() {
             return Ok(Decision::Deny(format!(
-                "`{shown}` wrote more than {} KiB to {}, which was then closed, and exited with {status}",
-                OUTPUT_CAP >> 10,
+                "`{shown}` wrote more than {} MiB to {}, which was then closed, and exited with {status}",
+                OUTPUT_CAP >> 20,
                 cut.join(" and ")
             )));
         }
@@ -311,6 +330,7 @@ impl Hooks {
         // CPU while it is abandoned.
         let timeout = h.timeout.unwrap_or(DEFAULT_TIMEOUT);
         let wait = timeout + timeout.min(Duration::from_secs(5));
+        let until = Instant::now() + timeout;
         let call = tokio::task::spawn_blocking(move || {
             let mut plugin = match plugin {
                 Some(p) => p,
@@ -318,11 +338,15 @@ impl Hooks {
                     let mut p = runtime.load(&path, limits).map_err(|e| e.to_string())?;
                     p.set_label(format!("{name} ({})", path.display()));
                     p.expect(crate::wasm::World::HookPlugin).map_err(|e| e.to_string())?;
+                    p.set_deadline(Some(until));
                     p.configure(params).map_err(|e| e.to_string())?;
                     p
                 }
             };
+            // Instantiating, configuring and answering share the event's time.
+            plugin.set_deadline(Some(until));
             let result = plugin.on_event(&event).map_err(|e| e.to_string());
+            plugin.set_deadline(None);
             Ok::<_, String>((plugin, result))
         });
         let (plugin, result) = match tokio::time::timeout(wait, call).await {

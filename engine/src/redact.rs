@@ -83,11 +83,16 @@ fn secret_ranges(text: &str) -> Vec<std::ops::Range<usize>> {
     merged
 }
 
-/// Where the password of a `user:password@` shape is in `word`, if it has one.
+/// Where the password of a `user:password@` shape is in `word`, if it has one: from the first `:`
+/// of the user-info part to the word's *last* `@`. The user-info starts after the scheme when the
+/// word's first `:` is a scheme's (`postgresql://`), else at the start of the word. So a password
+/// holding `://` or `@`, and several connection strings run together in one word
+/// (`…,postgresql://b:p2@h/y`), are hidden too — with what lies between them.
 fn userinfo_password(word: &str) -> Option<std::ops::Range<usize>> {
     let at = word.rfind('@')?;
     let before = &word[..at];
-    let from = before.rfind("://").map_or(0, |i| i + 3);
+    let first_colon = before.find(':')?;
+    let from = if before[first_colon..].starts_with("://") { first_colon + 3 } else { 0 };
     let colon = from + before[from..].find(':')?;
     (colon + 1 < at).then_some(colon + 1..at)
 }

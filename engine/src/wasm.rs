@@ -501,6 +501,7 @@ impl Runtime {
             live: None,
             imports: component.component_type().imports(&self.engine).map(|(name, _)| name.to_string()).collect(),
             engine: self.engine.clone(),
+            until: None,
         };
         // An anonymizer names itself: errors and log lines say `mask-email 0.1.0`.
         if world == World::AnonymizerPlugin
@@ -561,6 +562,8 @@ pub struct Plugin {
     live: Option<Live>,
     imports: Vec<String>,
     engine: Engine,
+    /// A deadline for all calls until it is cleared (a hook's whole event), on top of each call's.
+    until: Option<std::time::Instant>,
 }
 
 impl Plugin {
@@ -645,10 +648,21 @@ impl Plugin {
         Ok(live)
     }
 
-    /// A fresh budget for the next call: fuel, and a deadline `limits.time` from now.
+    /// Bound every call from now on by `until` as well (`None`: only by `limits.time` each).
+    /// A hook sets it for an event, so instantiating, configuring and answering share its time.
+    pub fn set_deadline(&mut self, until: Option<std::time::Instant>) {
+        self.until = until;
+    }
+
+    /// A fresh budget for the next call: fuel, and a deadline `limits.time` from now (or the
+    /// plugin's overall deadline, if sooner).
     fn arm(&self, store: &mut Store<State>) -> Result<(), PluginError> {
         store.set_fuel(self.limits.fuel).map_err(|e| self.fail(ErrorKind::Link(e.to_string())))?;
-        let ticks = (self.limits.time.as_nanos() / TICK.as_nanos()).max(1);
+        let left = match self.until {
+            Some(until) => self.limits.time.min(until.saturating_duration_since(std::time::Instant::now())),
+            None => self.limits.time,
+        };
+        let ticks = (left.as_nanos() / TICK.as_nanos()).max(1);
         store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
         Ok(())
     }

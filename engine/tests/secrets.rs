@@ -64,4 +64,6 @@ hook "notify" on="after-stage" command="curl -H 'Authorization: {{ env.API_TOKEN
     assert!(plan.contains(r#""token":"***""#), "{plan}");
     let debug = format!("{p:?}");
     assert!(!debug.contains(SECRET), "{debug}");
+    // What the hook prints is masked with the values its settings read from the environment.
+    assert_eq!(p.hooks[0].secrets, vec![SECRET.to_string()]);
 }

@@ -297,6 +297,14 @@ fn the_compiled_cache_is_private_and_verified() {
         load(&dir);
         assert_eq!(mode(&artifact), 0o600, "replaced by a private entry");
 
+        // A symlink in place of the artifact (to a copy of the good bytes) is not followed.
+        let elsewhere = base.path().join("elsewhere.cwasm");
+        std::fs::write(&elsewhere, &good).unwrap();
+        std::fs::remove_file(&artifact).unwrap();
+        std::os::unix::fs::symlink(&elsewhere, &artifact).unwrap();
+        load(&dir);
+        assert!(!std::fs::symlink_metadata(&artifact).unwrap().file_type().is_symlink(), "replaced by a file");
+
         // A cache directory others can write is not used at all.
         let open = base.path().join("open");
         std::fs::create_dir(&open).unwrap();

@@ -27,7 +27,7 @@ neither flag is given are CONFITURE_DATABASE_URL and then DATABASE_URL used, and
 --drop-existing refuses a protected environment (`protected #true`), any connection string that
 reaches one, and a connection string that does not name its database.";
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct BuildArgs {
     /// The environment to build (from confiture.kdl or db/environments/NAME.yaml)
     #[arg(long, short = 'e', env = "CONFITURE_ENV")]

@@ -50,7 +50,7 @@ pub enum DiffFormat {
     Json,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct DiffArgs {
     /// What is (see Sources below)
     #[arg(long, value_name = "SRC")]
@@ -77,7 +77,7 @@ pub struct DiffArgs {
     pub exclude: Vec<String>,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct DriftArgs {
     /// The environment whose database is checked against its schema files
     #[arg(long, short = 'e', value_name = "ENV", env = "CONFITURE_ENV")]

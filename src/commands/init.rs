@@ -8,7 +8,7 @@ use confiture_engine::report::InitReport;
 
 use super::Format;
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct InitArgs {
     /// Where to create the project (default: the current directory)
     #[arg(default_value = ".")]

@@ -44,7 +44,7 @@ pub enum Kind {
     Other,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct LintArgs {
     /// Files or directories to lint (`-` reads standard input); default: db/migrations and db/schema
     pub paths: Vec<String>,

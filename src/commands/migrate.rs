@@ -26,14 +26,14 @@ The database is --database-url, else the environment's (--env; one without a dat
 error), else — when neither is given — CONFITURE_DATABASE_URL, else DATABASE_URL. Exit codes: 0 done/up to date, 1 failed or pending (status), 2 no tracking
 table, 5 bad files or settings, 6 lock held, 7 modified files or failed rehearsal, 8 no .down.sql.";
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct MigrateArgs {
     #[command(subcommand)]
     pub command: MigrateCommand,
 }
 
 /// Where and how: shared by every subcommand that touches a database.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct Common {
     /// The environment whose database to use (confiture.kdl or db/environments/NAME.yaml)
     #[arg(long, short = 'e', env = "CONFITURE_ENV", global = true)]
@@ -53,7 +53,7 @@ pub struct Common {
     pub format: Format,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum MigrateCommand {
     /// Apply pending migrations
     Up {

@@ -1,4 +1,7 @@
 //! Command-line definitions (clap) and dispatch to one module per command.
+//!
+//! The argument types deliberately have no `Debug`: they hold connection strings as typed, and
+//! nothing should be able to print them whole.
 
 mod build;
 mod diff;
@@ -39,7 +42,7 @@ connection parameters as for psql; NO_COLOR turns colours off; RUST_LOG sets log
 }
 
 /// PostgreSQL schema lifecycle as pipelines.
-#[derive(Parser, Debug)]
+#[derive(Parser)]
 #[command(
     name = "confiture",
     version,
@@ -59,7 +62,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct Global {
     /// More logging on stderr: -v info, -vv debug, -vvv trace (RUST_LOG overrides)
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -69,7 +72,7 @@ pub struct Global {
     pub quiet: bool,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum Command {
     /// Run a pipeline
     #[command(after_help = pipeline::RUN_HELP)]
@@ -137,7 +140,7 @@ pub fn parse_set(s: &str) -> Result<(String, String), String> {
 }
 
 /// A pipeline file argument.
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct PipelineFile {
     /// The pipeline file (.kdl)
     pub file: PathBuf,

@@ -27,7 +27,7 @@ Stage types:
 
 The report (text, or JSON per schemas/run-report.json) goes to stdout; progress and errors to stderr.";
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct RunArgs {
     #[command(flatten)]
     pub pipeline: PipelineFile,
@@ -38,7 +38,7 @@ pub struct RunArgs {
     pub format: Format,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct CheckArgs {
     #[command(flatten)]
     pub pipeline: PipelineFile,
@@ -46,7 +46,7 @@ pub struct CheckArgs {
     pub format: Format,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct PlanArgs {
     #[command(flatten)]
     pub pipeline: PipelineFile,
@@ -61,7 +61,7 @@ pub enum GraphFormat {
     Json,
 }
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct GraphArgs {
     #[command(flatten)]
     pub pipeline: PipelineFile,

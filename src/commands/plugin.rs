@@ -20,14 +20,14 @@ Plugins are WebAssembly components (wasm32-wasip2) of the WIT package confiture:
 (wit/ in confiture's repository; docs/plugins.md). They run sandboxed — no files, network,
 environment, clock or randomness — with a CPU budget (fuel) and a time limit per call, a memory cap and a batch size.";
 
-#[derive(Args, Debug)]
+#[derive(Args)]
 pub struct PluginArgs {
     #[command(subcommand)]
     pub command: PluginCommand,
 }
 
 /// Limits, as in a pipeline's plugin settings.
-#[derive(Args, Debug, Clone)]
+#[derive(Args, Clone)]
 pub struct LimitArgs {
     /// CPU budget per call, in fuel units (~ WebAssembly instructions)
     #[arg(long, value_name = "N")]
@@ -62,7 +62,7 @@ pub enum Kind {
     Hook,
 }
 
-#[derive(Subcommand, Debug)]
+#[derive(Subcommand)]
 pub enum PluginCommand {
     /// Check a plugin: which world it implements, its info, what it imports
     Check {

@@ -365,7 +365,11 @@ fn a_cache_hit_keeps_database_settings_grants_and_comment() {
     let reader = fresh_name("reader");
     query(&crate::support::server().to_secret_string(), &format!("CREATE ROLE {reader} NOLOGIN"));
     let p = project_with_env(&db);
-    p.write("db/schema/1_app.sql", "CREATE SCHEMA app;\nCREATE TABLE app.t (id int);\n").write(
+    p.write(
+        "db/schema/1_app.sql",
+        "CREATE SCHEMA app;\nCREATE TABLE app.t (id int);\nCREATE TEXT SEARCH CONFIGURATION app.shop (COPY = simple);\n",
+    )
+    .write(
         "db/schema/2_database.sql",
         &format!(
             "DO $$\nBEGIN\n  EXECUTE format('ALTER DATABASE %I SET search_path = app, \"$user\", public', current_database());\n  \
@@ -374,7 +378,9 @@ fn a_cache_hit_keeps_database_settings_grants_and_comment() {
              EXECUTE format('REVOKE CONNECT, TEMPORARY ON DATABASE %I FROM PUBLIC', current_database());\n  \
              EXECUTE format('GRANT CONNECT ON DATABASE %I TO {reader}', current_database());\n  \
              EXECUTE format('COMMENT ON DATABASE %I IS %L', current_database(), 'the shop''s data');\n  \
-             EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT 40', current_database());\nEND\n$$;\n"
+             EXECUTE format('ALTER DATABASE %I CONNECTION LIMIT 40', current_database());\n  \
+             EXECUTE format('ALTER DATABASE %I SET default_text_search_config = %L', current_database(), 'app.shop');\n  \
+             EXECUTE format('ALTER DATABASE %I OWNER TO {reader}', current_database());\nEND\n$$;\n"
         ),
     );
     let facts = || {
@@ -386,7 +392,7 @@ fn a_cache_hit_keeps_database_settings_grants_and_comment() {
                  ORDER BY r.rolname NULLS FIRST)
                          FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole WHERE s.setdatabase = d.oid),
                         regexp_replace(d.datacl::text, '/[a-z_0-9]+', '', 'g'),
-                        shobj_description(d.oid, 'pg_database'), d.datconnlimit
+                        shobj_description(d.oid, 'pg_database'), d.datconnlimit, pg_get_userbyid(d.datdba)
                  FROM pg_database d WHERE d.datname = '{db}'"
             ),
         )
@@ -400,4 +406,33 @@ fn a_cache_hit_keeps_database_settings_grants_and_comment() {
     assert_eq!(hit.code, 0, "{hit:?}");
     assert_eq!(hit.json()["stages"][0]["outputs"]["cache_hit"], true);
     assert_eq!(facts(), built, "a cache hit gives the same database as a miss");
+}
+
+#[test]
+fn a_template_that_cannot_be_replayed_falls_back_to_building_from_the_files() {
+    let db = fresh_name("fallback_tpl");
+    let p = project_with_env(&db);
+    write_schema(&p, &db);
+    let first = p.run(&["build", "--env", "dev", "--format", "json"]);
+    assert_eq!(first.code, 0, "{first:?}");
+    let hash = first.json()["stages"][0]["outputs"]["hash"].as_str().unwrap().to_string();
+    let template = format!("confiture_tpl_{}", &hash[..16]);
+    // A template whose recorded database settings no longer apply.
+    let admin = crate::support::server().to_secret_string();
+    let note = scalar(
+        &admin,
+        &format!("SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = '{template}'"),
+    )
+    .unwrap();
+    let mut note: serde_json::Value = serde_json::from_str(&note).unwrap();
+    note["database"]["settings"] = serde_json::json!([[null, "work_mem=not a size"]]);
+    query(&admin, &format!("COMMENT ON DATABASE {template} IS '{}'", note.to_string().replace('\'', "''")));
+    let second = p.run(&["build", "--env", "dev", "--drop-existing", "--format", "json"]);
+    assert_eq!(second.code, 0, "{second:?}");
+    assert_eq!(second.json()["stages"][0]["outputs"]["cache_hit"], false, "built from the files");
+    assert!(second.stderr.contains("could not be used"), "{}", second.stderr);
+    assert_eq!(scalar(&url(&db), "SELECT count(*) FROM open_orders").as_deref(), Some("1"));
+    // A fresh template was kept, and the next build uses it.
+    let third = p.run(&["build", "--env", "dev", "--drop-existing", "--format", "json"]);
+    assert_eq!(third.json()["stages"][0]["outputs"]["cache_hit"], true, "{third:?}");
 }

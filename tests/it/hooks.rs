@@ -171,12 +171,17 @@ fn a_wasm_hook_that_waits_without_computing_is_stopped_by_its_timeout() {
 
 #[test]
 fn a_command_hook_that_never_stops_writing_is_cut_off_not_buffered() {
+    // A verbose hook is read to its end: 1 MiB of output, then success.
+    let (p, db) = setup("hook_verbose");
+    pipeline(&p, &db, "hook \"verbose\" on=\"before-stage\" command=\"head -c 1048576 /dev/zero; echo\"\n");
+    let out = p.run(&["run", "release.kdl"]);
+    assert_eq!(out.code, 0, "{out:?}");
     let (p, db) = setup("hook_yes");
     pipeline(&p, &db, "hook \"chatty\" on=\"before-stage\" command=\"yes\" timeout=\"30s\"\n");
     let out = p.run(&["run", "release.kdl"]);
     assert_eq!(out.code, 1, "{out:?}");
     // Stopped at the cap (its pipe closed, `yes` dies of SIGPIPE), not at the timeout.
-    assert!(out.stderr.contains("wrote more than 64 KiB to stdout"), "{}", out.stderr);
+    assert!(out.stderr.contains("wrote more than 16 MiB to stdout"), "{}", out.stderr);
     assert!(!out.stderr.contains("did not finish"), "{}", out.stderr);
 }
 
@@ -199,4 +204,19 @@ fn a_wasm_hook_that_computes_forever_is_stopped_at_its_deadline() {
     assert_eq!(out.code, 1, "{out:?}");
     // The guest itself was interrupted (so its thread ended), not merely abandoned by the host.
     assert!(out.stderr.contains("ran past its time limit (1s per call)"), "{}", out.stderr);
+}
+
+#[test]
+fn what_a_hook_prints_does_not_show_values_from_the_environment() {
+    let (p, db) = setup("hook_echo");
+    pipeline(
+        &p,
+        &db,
+        "hook \"loud\" on=\"before-stage\" command=\"echo calling https://ci.example.com/?token={{ env.HOOK_TOKEN }} >&2; exit 1\"\n",
+    );
+    let out =
+        crate::support::run(p.cmd(&["-v", "run", "release.kdl", "--format", "json"]).env("HOOK_TOKEN", "tok-9f8e7d6c"));
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(!out.all().contains("tok-9f8e7d6c"), "{}", out.all());
+    assert!(out.all().contains("token=***"), "the deny reason is kept, masked: {}", out.all());
 }

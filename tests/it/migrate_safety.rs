@@ -191,3 +191,22 @@ fn timeouts_postgresql_cannot_take_are_refused_before_anything_runs() {
     assert_eq!(check.code, 5, "refused by `check`, without a database: {check:?}");
     assert!(check.stderr.contains("p.kdl:3"), "{}", check.stderr);
 }
+
+#[test]
+fn a_rerun_of_an_unnamed_concurrent_index_build_leaves_no_invalid_copy() {
+    let (p, db) = setup("cic_unnamed");
+    let dsn = url(&db);
+    query(&dsn, "CREATE TABLE dup (v int); INSERT INTO dup VALUES (1), (1)");
+    migration(&p, "001_unique", "-- confiture:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY ON dup (v);\n");
+    let failed = p.run(&["migrate", "up", "--env", "dev"]);
+    assert_eq!(failed.code, 1, "{failed:?}");
+    assert!(failed.stderr.contains("INVALID (dup_v_idx)"), "{}", failed.stderr);
+    query(&dsn, "DELETE FROM dup WHERE ctid = (SELECT max(ctid) FROM dup)");
+    // The rerun has to pick another name (dup_v_idx1); the INVALID dup_v_idx must not stay.
+    let rerun = p.run(&["migrate", "up", "--env", "dev"]);
+    assert_eq!(rerun.code, 0, "{rerun:?}");
+    let indexes =
+        query(&dsn, "SELECT indexrelid::regclass::text, indisvalid FROM pg_index WHERE indrelid = 'dup'::regclass");
+    assert_eq!(indexes, vec![vec![Some("dup_v_idx1".to_string()), Some("t".to_string())]], "{}", rerun.stderr);
+    assert_eq!(applied(&db), ["001"]);
+}

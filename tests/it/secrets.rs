@@ -6,14 +6,44 @@ use proptest::prelude::*;
 
 use crate::support::{Output, Project, run, server};
 
-/// Characters a password may hold in every shape (no whitespace: a URL must percent-encode it).
-const CHARS: &[char] = &[
-    'a', 'b', 'k', 'Q', 'Z', '7', '0', '@', ':', '/', '\'', '"', '%', '?', '#', '&', '=', '\\', '-', '_', '.', '!',
-    'é', 'ü', 'ß', '日', '本', '🔑',
+/// What a password is made of, in every shape (no whitespace: a URL must percent-encode it); `://`
+/// and `@h/` make it look like more than one connection string.
+const PIECES: &[&str] = &[
+    "a",
+    "b",
+    "k",
+    "Q",
+    "Z",
+    "7",
+    "0",
+    "@",
+    ":",
+    "/",
+    "'",
+    "\"",
+    "%",
+    "?",
+    "#",
+    "&",
+    "=",
+    "\\",
+    "-",
+    "_",
+    ".",
+    "!",
+    "é",
+    "ü",
+    "ß",
+    "日",
+    "本",
+    "🔑",
+    "://",
+    "@h/",
+    ",postgresql://",
 ];
 
 fn password() -> impl Strategy<Value = String> {
-    proptest::collection::vec(proptest::sample::select(CHARS), 10..20).prop_map(|v| v.into_iter().collect())
+    proptest::collection::vec(proptest::sample::select(PIECES), 10..20).prop_map(|v| v.concat())
 }
 
 fn pct(s: &str) -> String {

@@ -200,17 +200,31 @@ impl ConnInfo {
         self.params.contains_key("dbname") && !self.dbname_defaulted
     }
 
-    /// The same server and database: hosts (or addresses), ports and database name are equal.
-    /// Used to recognise a protected database behind another spelling of its connection string.
+    /// Whether the two may reach the same database: the same database name, and a server in
+    /// common — any host or address of one (case-insensitive) with its port (as a number) equal
+    /// to any of the other's. Used to recognise a protected database behind another spelling of
+    /// its connection string; it errs on the side of "the same".
     pub fn same_database(&self, other: &ConnInfo) -> bool {
-        let key = |c: &ConnInfo| {
-            (
-                c.get("host").or(c.get("hostaddr")).unwrap_or("").to_string(),
-                c.get("port").filter(|p| !p.is_empty()).unwrap_or("5432").to_string(),
-                c.get("dbname").unwrap_or("").to_string(),
-            )
-        };
-        key(self) == key(other)
+        fn servers(c: &ConnInfo) -> Vec<(String, u16)> {
+            let ports: Vec<u16> = c
+                .get("port")
+                .map(|p| p.split(',').map(|p| p.trim().parse().unwrap_or(5432)).collect())
+                .unwrap_or_default();
+            let port = |i: usize| ports.get(i).or(ports.first()).copied().unwrap_or(5432);
+            let mut out = Vec::new();
+            for key in ["host", "hostaddr"] {
+                for (i, h) in c.get(key).into_iter().flat_map(|h| h.split(',')).enumerate() {
+                    let h = h.trim().trim_end_matches('/').to_ascii_lowercase();
+                    out.push((if h.is_empty() { "localhost".to_string() } else { h }, port(i)));
+                }
+            }
+            out
+        }
+        if self.get("dbname") != other.get("dbname") {
+            return false;
+        }
+        let theirs = servers(other);
+        servers(self).iter().any(|s| theirs.contains(s))
     }
 
     pub fn without(mut self, key: &str) -> Self {
@@ -693,9 +707,35 @@ mod tests {
             ("\"postgresql://u:pa\"ss@h/db\"", "\"postgresql://u:***@h/db\""),
             ("postgresql://u:p@ss:w@h:5432/db", "postgresql://u:***@h:5432/db"),
             ("'u:it''s@h'", "'u:***@h'"),
+            // A password holding `://`; two connection strings in one word.
+            ("postgresql://u:a://b@h/db", "postgresql://u:***@h/db"),
+            ("postgresql://a:p1@h/x,postgresql://b:p2@h/y", "postgresql://a:***@h/y"),
+            ("user:pw@host,postgresql://x@y", "user:***@y"),
+            ("postgresql://h/db?x=a@b", "postgresql://h/db?x=a@b"),
         ];
         for (text, want) in cases {
             assert_eq!(redact(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn recognises_the_same_database_spelt_differently() {
+        let same = |a: &str, b: &str| ConnInfo::parse(a).unwrap().same_database(&ConnInfo::parse(b).unwrap());
+        let prod = "host=db.prod.example.com,replica.example.com port=5432,6432 hostaddr=10.0.0.5 dbname=app";
+        for other in [
+            "postgresql://DB.prod.example.com/app",
+            "postgresql://u:x@db.prod.example.com:05432/app",
+            "hostaddr=10.0.0.5 dbname=app",
+            "postgresql://replica.example.com:6432/app",
+        ] {
+            assert!(same(prod, other), "{other}");
+        }
+        for other in [
+            "postgresql://db.prod.example.com/other",
+            "postgresql://staging.example.com/app",
+            "postgresql://replica.example.com:5432/app",
+        ] {
+            assert!(!same(prod, other), "{other}");
         }
     }
 

@@ -60,11 +60,17 @@ impl PgError {
     }
 }
 
-/// The exit code of a failed statement: the connection was lost (no reply, SQLSTATE class 08, a
-/// terminated or shut-down backend, a FATAL error) → 3; a lock not obtained within
+/// The exit code of a failed statement: the connection was lost (closed, an I/O error, SQLSTATE
+/// class 08, a terminated or shut-down backend, a FATAL error) → 3; a lock not obtained within
 /// `lock_timeout` or `NOWAIT` (55P03) → 6; any other server error → `otherwise`.
 pub fn exit_code(err: &tokio_postgres::Error, otherwise: ExitCode) -> ExitCode {
-    let Some(db) = err.as_db_error() else { return ExitCode::Connection };
+    let Some(db) = err.as_db_error() else {
+        // No reply from the server: the connection is gone, or the error is our own (a row that
+        // did not decode, an unexpected row count), which is not a connection failure.
+        let io =
+            std::iter::successors(std::error::Error::source(err), |e| e.source()).any(|e| e.is::<std::io::Error>());
+        return if err.is_closed() || io { ExitCode::Connection } else { otherwise };
+    };
     let code = db.code().code();
     if code.starts_with("08")
         || matches!(code, "57P01" | "57P02" | "57P03")

@@ -96,6 +96,8 @@ pub struct HookDecl {
     pub action: HookAction,
     /// The action as plan, reports and messages show it (environment variables as `***`).
     pub action_shown: String,
+    /// Values the hook's settings took from the environment: masked in what the hook prints.
+    pub secrets: Vec<String>,
     pub stage: Option<String>,
     pub database: Option<String>,
     /// `param KEY VALUE` children: a wasm hook's `configure` params.
@@ -648,6 +650,19 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
         Value::Text(t) => t.shown().to_string(),
         _ => String::new(),
     };
+    let mut secrets: Vec<String> = n
+        .props
+        .iter()
+        .map(|p| &p.value)
+        .chain(n.children.iter().flat_map(|c| c.args.iter()))
+        .filter_map(|e| match &e.value {
+            Value::Text(t) => Some(t.secrets()),
+            _ => None,
+        })
+        .flatten()
+        .collect();
+    secrets.sort();
+    secrets.dedup();
     let sql = f.prop("sql", d).and_then(|e| decode::static_text(e, d).map(|v| (HookAction::Sql(v), shown(e))));
     let command =
         f.prop("command", d).and_then(|e| decode::static_text(e, d).map(|v| (HookAction::Command(v), shown(e))));
@@ -772,6 +787,7 @@ fn decode_hook(n: &Node, stages: &[&str], databases: &[String], d: &mut Diagnost
         on: on?,
         action,
         action_shown,
+        secrets,
         stage,
         database,
         params,

@@ -102,6 +102,31 @@ impl Text {
         self.shown.as_deref().unwrap_or_else(|| self.display())
     }
 
+    /// The parts of the rendered value that came from the environment (where `shown` has `***`),
+    /// so that output which may echo them (a hook's) can be masked too.
+    pub fn secrets(&self) -> Vec<String> {
+        let (Some(shown), Some(rendered)) = (&self.shown, &self.rendered) else { return Vec::new() };
+        let fragments: Vec<&str> = shown.split(crate::template::MASK).collect();
+        let mut out = Vec::new();
+        let Some(mut rest) = rendered.strip_prefix(fragments[0]) else { return vec![rendered.clone()] };
+        for (i, next) in fragments.iter().enumerate().skip(1) {
+            let end = if i + 1 == fragments.len() {
+                rest.len().saturating_sub(next.len())
+            } else if next.is_empty() {
+                rest.len()
+            } else {
+                match rest.find(next) {
+                    Some(e) => e,
+                    None => return vec![rendered.clone()],
+                }
+            };
+            out.push(rest[..end].to_string());
+            rest = &rest[end + next.len().min(rest.len() - end)..];
+        }
+        out.retain(|s| !s.is_empty());
+        out
+    }
+
     /// The rendered value, or the raw template when it is deferred.
     pub fn display(&self) -> &str {
         self.rendered.as_deref().unwrap_or(&self.raw)

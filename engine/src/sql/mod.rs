@@ -309,7 +309,8 @@ mod tests {
             (vec!["SELECT 1"; 300].join(" UNION ALL "), true),
             (format!("SELECT {}1{}", "ARRAY[".repeat(50_000), "]".repeat(50_000)), false),
         ] {
-            let result = std::thread::spawn(move || parse(&sql).map(|v| v.len())).join().expect("no overflow");
+            let result =
+                std::thread::spawn(move || parse(&sql).map(|v| v.len())).join().expect("the parse thread returns");
             // Too deep is libpg_query's error ("stack depth limit exceeded", "memory exhausted").
             assert_eq!(result.is_ok(), ok, "{result:?}");
         }

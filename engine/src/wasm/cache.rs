@@ -47,25 +47,32 @@ impl Cache {
             let _ = fs::remove_file(&mac_path);
             None
         };
-        let meta = fs::symlink_metadata(&path).ok()?;
-        if let Err(why) = private_file(&meta) {
+        // Opened without following a symlink, then checked and read through that one handle, so
+        // what is checked is what is read.
+        let open = |p: &Path| OpenOptions::new().read(true).custom_flags(libc::O_NOFOLLOW).open(p);
+        let mut file = match open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return None,
+            Err(_) => return refuse("it cannot be opened (a symlink?)"),
+        };
+        if let Err(why) = file.metadata().map_err(|e| e.to_string()).and_then(|m| private_file(&m)) {
             return refuse(&why);
         }
-        // Read through the handle we checked, not the name, so the file cannot change in between.
-        let mut data = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
-        if OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW)
-            .open(&path)
-            .and_then(|mut f| f.read_to_end(&mut data))
-            .is_err()
-        {
+        let mut data = Vec::new();
+        if file.read_to_end(&mut data).is_err() {
             return refuse("it cannot be read");
         }
-        let recorded = match fs::symlink_metadata(&mac_path) {
-            Ok(m) if private_file(&m).is_ok() => fs::read_to_string(&mac_path).unwrap_or_default(),
-            _ => return refuse("its digest is missing or not private"),
-        };
+        let mut recorded = String::new();
+        let mac_ok = open(&mac_path)
+            .and_then(|mut f| {
+                let meta = f.metadata()?;
+                private_file(&meta).map_err(std::io::Error::other)?;
+                f.read_to_string(&mut recorded)
+            })
+            .is_ok();
+        if !mac_ok {
+            return refuse("its digest is missing or not private");
+        }
         if recorded.trim() != self.mac(&data) {
             return refuse("its digest does not match (it was changed, or written by another key)");
         }

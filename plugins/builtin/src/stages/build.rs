@@ -279,8 +279,20 @@ async fn build_into(
         (Some(cached), _) => {
             tracing::info!("schema unchanged: creating {dbname} from template {template}");
             cx.progress("copying the template");
-            cache::create_from(&admin, dbname, &template, &cached.database).await?;
-            return Ok(Built { cache_hit: true, statements: cached.statements });
+            match cache::create_from(&admin, dbname, &template, &cached.database).await {
+                Ok(()) => return Ok(Built { cache_hit: true, statements: cached.statements }),
+                // The copy could not be given what the build had set on its database: build from
+                // the files instead (they parsed before: their hash is the template's), and drop
+                // the template so that the next build keeps a fresh one.
+                Err(e) => {
+                    tracing::warn!(
+                        "the template {template} could not be used ({}); building from the files",
+                        confiture_engine::pg::dsn::redact(&e.to_string())
+                    );
+                    cache::discard(&admin, &template).await;
+                    execute::parse(files)?
+                }
+            }
         }
         (None, Some(script)) => script,
         (None, None) => unreachable!("a script is parsed whenever there is no template"),

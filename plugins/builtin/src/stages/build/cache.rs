@@ -34,6 +34,9 @@ pub struct DatabaseLevel {
     pub acl: Option<Vec<(Option<String>, String, bool)>>,
     pub comment: Option<String>,
     pub connection_limit: i32,
+    /// The owner, when a schema file gave the database to another role.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// A usable template: how many statements built it, and the database-level state to replay.
@@ -103,31 +106,68 @@ async fn replay(session: &Session, target: &str, db: &DatabaseLevel) -> Result<(
     if !sql.is_empty() {
         client.batch_execute(&sql).await?;
     }
-    // A setting's value is stored as its text; setting it for the transaction and saving it
-    // `FROM CURRENT` needs no quoting of list values such as search_path.
     for (role, setting) in &db.settings {
         let Some((key, value)) = setting.split_once('=') else { continue };
-        let save = match role {
-            Some(r) => {
-                format!("ALTER ROLE {} IN DATABASE {name} SET {} FROM CURRENT", quote_ident(r), quote_ident(key))
-            }
-            None => format!("ALTER DATABASE {name} SET {} FROM CURRENT", quote_ident(key)),
+        let target = match role {
+            Some(r) => format!("ROLE {} IN DATABASE {name}", quote_ident(r)),
+            None => format!("DATABASE {name}"),
         };
-        client.batch_execute("BEGIN").await?;
-        let done = async {
-            client.execute("SELECT set_config($1, $2, true)", &[&key, &value]).await?;
-            client.batch_execute(&save).await
-        }
-        .await;
-        match done {
-            Ok(()) => client.batch_execute("COMMIT").await?,
-            Err(e) => {
-                let _ = client.batch_execute("ROLLBACK").await;
-                return Err(e.into());
-            }
-        }
+        client
+            .batch_execute(&format!("ALTER {target} SET {} = {}", quote_ident(key), setting_value(key, value)))
+            .await?;
+    }
+    // Last: once it belongs to another role, we may no longer change it.
+    if let Some(owner) = &db.owner {
+        client.batch_execute(&format!("ALTER DATABASE {name} OWNER TO {}", quote_ident(owner))).await?;
     }
     Ok(())
+}
+
+/// A stored setting's value (`pg_db_role_setting` holds text) written back as SQL: one literal,
+/// or — for the settings PostgreSQL keeps as quoted lists, like pg_dump does — one per element.
+fn setting_value(key: &str, value: &str) -> String {
+    const LISTS: &[&str] = &[
+        "local_preload_libraries",
+        "search_path",
+        "session_preload_libraries",
+        "shared_preload_libraries",
+        "temp_tablespaces",
+        "unix_socket_directories",
+    ];
+    if !LISTS.contains(&key.to_ascii_lowercase().as_str()) {
+        return quote_literal(value);
+    }
+    let mut elements = Vec::new();
+    let mut current = String::new();
+    let mut quoted = false;
+    let mut chars = value.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                current.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => elements.push(std::mem::take(&mut current)),
+            c if c.is_whitespace() && !quoted => {}
+            c => current.push(c),
+        }
+    }
+    elements.push(current);
+    elements.iter().map(|e| quote_literal(e)).collect::<Vec<_>>().join(", ")
+}
+
+/// Drop a template that could not be used (it would fail the same way every time).
+pub async fn discard(session: &Session, name: &str) {
+    let client = session.client();
+    let result =
+        match client.batch_execute(&format!("ALTER DATABASE {} WITH IS_TEMPLATE false", quote_ident(name))).await {
+            Ok(()) => client.batch_execute(&format!("DROP DATABASE {}", quote_ident(name))).await,
+            Err(e) => Err(e),
+        };
+    if let Err(e) = result {
+        tracing::warn!("could not drop the build template {name}: {}", confiture_engine::pg::describe(&e));
+    }
 }
 
 /// The database-level state of `name`, from the catalog.
@@ -136,16 +176,18 @@ pub async fn database_level(session: &Session, name: &str) -> Result<DatabaseLev
         .client()
         .query_one(
             "SELECT d.datconnlimit,
-                    (SELECT coalesce(json_agg(json_build_array(r.rolname, c) ORDER BY r.rolname NULLS FIRST, c), '[]')
+                    (SELECT coalesce(json_agg(json_build_array(r.rolname, c.v) ORDER BY r.rolname NULLS FIRST, c.n), '[]')
                      FROM pg_db_role_setting s LEFT JOIN pg_roles r ON r.oid = s.setrole,
-                          unnest(s.setconfig) AS c
+                          unnest(s.setconfig) WITH ORDINALITY AS c(v, n)
                      WHERE s.setdatabase = d.oid)::text,
                     CASE WHEN d.datacl IS NOT NULL THEN
                         (SELECT coalesce(json_agg(json_build_array(
                                     CASE WHEN a.grantee = 0 THEN NULL ELSE pg_get_userbyid(a.grantee) END,
                                     a.privilege_type, a.is_grantable)), '[]')
                          FROM aclexplode(d.datacl) a)::text END,
-                    shobj_description(d.oid, 'pg_database')
+                    shobj_description(d.oid, 'pg_database'),
+                    CASE WHEN d.datdba <> (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                         THEN pg_get_userbyid(d.datdba) END
              FROM pg_database d WHERE d.datname = $1",
             &[&name],
         )
@@ -158,6 +200,7 @@ pub async fn database_level(session: &Session, name: &str) -> Result<DatabaseLev
         settings: parse(row.get(1)).unwrap_or_default(),
         acl: parse(row.get(2)),
         comment: row.get(3),
+        owner: row.get(4),
     })
 }
 
@@ -211,18 +254,7 @@ pub async fn prune(session: &Session, target: &str) -> Result<(), PgError> {
     for row in rows {
         let name: String = row.get(0);
         tracing::debug!("dropping old build template {name}");
-        // Two queries: DROP DATABASE cannot run in the implicit transaction of a multi-statement query.
-        let client = session.client();
-        let result = match client
-            .batch_execute(&format!("ALTER DATABASE {} WITH IS_TEMPLATE false", quote_ident(&name)))
-            .await
-        {
-            Ok(()) => client.batch_execute(&format!("DROP DATABASE {}", quote_ident(&name))).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            tracing::warn!("could not drop old build template {name}: {}", confiture_engine::pg::describe(&e));
-        }
+        discard(session, &name).await;
     }
     Ok(())
 }

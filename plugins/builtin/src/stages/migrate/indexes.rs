@@ -16,7 +16,10 @@ use tokio_postgres::types::Oid;
 /// What to look at after the statement.
 pub struct Watch {
     table: Option<Oid>,
+    /// The table's invalid indexes before the statement.
     before: Vec<Oid>,
+    /// All the table's indexes before the statement.
+    existing: Vec<Oid>,
 }
 
 /// Prepare for a concurrent index build: drop invalid leftovers it would rebuild, and note the
@@ -34,14 +37,15 @@ pub async fn before(session: &Session, build: &IndexBuild, migration: &str) -> R
     };
     let Some(table) = table else {
         // The statement will fail on its own ("relation does not exist").
-        return Ok(Watch { table: None, before: Vec::new() });
+        return Ok(Watch { table: None, before: Vec::new(), existing: Vec::new() });
     };
     let like = |s: &str| s.replace('\\', "\\\\").replace('_', "\\_").replace('%', "\\%");
     let pattern = match build {
         IndexBuild::Create { name: Some(name), .. } => Some(like(name)),
         IndexBuild::Create { name: None, .. } => None,
-        IndexBuild::ReindexIndex { index } => Some(format!("{}\\_ccnew%", like(&index.name))),
-        IndexBuild::ReindexTable { .. } => Some("%\\_ccnew%".to_string()),
+        // REINDEX CONCURRENTLY leaves `_ccnew` copies (and, failing late, `_ccold` ones).
+        IndexBuild::ReindexIndex { index } => Some(format!("{}\\_cc%", like(&index.name))),
+        IndexBuild::ReindexTable { .. } => Some("%\\_cc%".to_string()),
     };
     let leftovers = match pattern {
         Some(p) => invalid_named(session, table, &p).await?,
@@ -53,7 +57,45 @@ pub async fn before(session: &Session, build: &IndexBuild, migration: &str) -> R
         );
         client.batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}")).await?;
     }
-    Ok(Watch { table: Some(table), before: invalid_on(session, table).await?.into_iter().map(|(o, _)| o).collect() })
+    let existing: Vec<Oid> = client
+        .query("SELECT indexrelid FROM pg_index WHERE indrelid = $1", &[&table])
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    Ok(Watch {
+        table: Some(table),
+        before: invalid_on(session, table).await?.into_iter().map(|(o, _)| o).collect(),
+        existing,
+    })
+}
+
+/// After an index build without a name succeeded: an INVALID index on the table with the same
+/// definition as the one just built (a leftover of an earlier failed run of it, which had to
+/// pick another name) is dropped.
+pub async fn drop_superseded(session: &Session, watch: &Watch, migration: &str) -> Result<(), PgError> {
+    let Some(table) = watch.table else { return Ok(()) };
+    let rows = session
+        .client()
+        .query(
+            "WITH defs AS (
+                 SELECT i.indexrelid, i.indisvalid,
+                        replace(pg_get_indexdef(i.indexrelid), ' ' || quote_ident(c.relname) || ' ON ', ' ON ') AS def
+                 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE i.indrelid = $1)
+             SELECT DISTINCT o.indexrelid::regclass::text
+             FROM defs o JOIN defs n ON n.def = o.def
+             WHERE NOT o.indisvalid AND n.indisvalid AND NOT (n.indexrelid = ANY($2))",
+            &[&table, &watch.existing],
+        )
+        .await?;
+    for row in rows {
+        let index: String = row.get(0);
+        tracing::warn!(
+            "{migration}: dropping {index}, an INVALID copy of the index just built (left by an earlier failed run)"
+        );
+        session.client().batch_execute(&format!("DROP INDEX CONCURRENTLY IF EXISTS {index}")).await?;
+    }
+    Ok(())
 }
 
 /// The invalid indexes on the table that the statement left (names as SQL, qualified if needed).

@@ -360,8 +360,9 @@ async fn apply_one(
         let params = insert_params(m, &no_ms, &not_baseline);
         let reset = session::reset(ctx.stage);
         let mut requests: Vec<Pending<'_>> = Vec::with_capacity(p.statements.len() + 3);
-        requests.push(Box::pin(client.batch_execute(&reset)));
+        // The reset runs inside the transaction: if it fails, nothing after it can run.
         requests.push(Box::pin(client.batch_execute("BEGIN")));
+        requests.push(Box::pin(client.batch_execute(&reset)));
         for i in 0..p.statements.len() {
             requests.push(Box::pin(client.batch_execute(p.text(i))));
         }
@@ -425,12 +426,19 @@ async fn run_outside(ctx: &Ctx<'_>, m: &Migration, p: &Prepared, i: usize) -> Re
     };
     let result = ctx.session.cancellable(&ctx.cx.cancel, client.batch_execute(p.text(i))).await;
     let left = match &watch {
-        // After a lost connection there is nobody to ask.
-        Some(w) if !client.is_closed() => indexes::left_invalid(&ctx.session, w).await.unwrap_or_default(),
+        // After a lost connection there is nobody to ask; otherwise the check must work.
+        Some(w) if !client.is_closed() => indexes::left_invalid(&ctx.session, w).await?,
         _ => Vec::new(),
     };
     match result {
-        Ok(()) if left.is_empty() => Ok(()),
+        Ok(()) if left.is_empty() => {
+            if let (Some(w), Some(confiture_engine::sql::IndexBuild::Create { name: None, .. })) =
+                (&watch, &p.statements[i].index_build)
+            {
+                indexes::drop_superseded(&ctx.session, w, &m.id()).await?;
+            }
+            Ok(())
+        }
         Ok(()) => {
             let st = &p.statements[i];
             let (line, column) = p.source.line_col(st.offset);
@@ -776,9 +784,10 @@ async fn rehearse_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
                 let no_ms: Option<f64> = None;
                 let not_baseline = false;
                 let params = insert_params(m, &no_ms, &not_baseline);
+                // The reset inside the savepoint, so a failure of it is rolled back with the rest.
                 let mut requests: Vec<Pending<'_>> = vec![
-                    Box::pin(client.batch_execute(reset)),
                     Box::pin(client.batch_execute("SAVEPOINT confiture_rehearsal")),
+                    Box::pin(client.batch_execute(reset)),
                 ];
                 for i in 0..p.statements.len() {
                     requests.push(Box::pin(client.batch_execute(p.text(i))));
