@@ -15,6 +15,7 @@ pub mod dag;
 pub mod diag;
 pub mod exit;
 pub mod hooks;
+pub mod kdl;
 pub mod pg;
 pub mod pipeline;
 pub mod project;

@@ -23,8 +23,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};
-use crate::pipeline::decode::{self, Fields};
-use crate::pipeline::node::{self, Node, Value};
+use crate::kdl::decode::{self, Fields};
+use crate::kdl::node::{self, Node, Value};
 use crate::template::Templates;
 
 pub const PROJECT_FILE: &str = "confiture.kdl";

@@ -14,7 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::ExitCode;
 use crate::diag::{Diagnostic, Diagnostics, Location};
 use crate::pg::{ConnInfo, PgError};
-use crate::pipeline::node::{Entry, Node, Text};
+use crate::kdl::node::{Entry, Node, Text};
 use crate::project::{Environment, Project};
 use crate::resources::Databases;
 use crate::template::Templates;
@@ -112,7 +112,7 @@ pub fn looks_like_dsn(s: &str) -> bool {
 impl ConfigureCx<'_> {
     /// Decode a database reference: a declared name, or a DSN/template.
     pub fn database_ref(&self, entry: &Entry, d: &mut Diagnostics) -> Option<DatabaseRef> {
-        let text = crate::pipeline::decode::text(entry, d)?;
+        let text = crate::kdl::decode::text(entry, d)?;
         match &text.rendered {
             None => Some(DatabaseRef::Dsn(text.clone())),
             Some(s) if looks_like_dsn(s) => match ConnInfo::parse(s) {
@@ -137,7 +137,7 @@ impl ConfigureCx<'_> {
                         .with_help(if known.is_empty() {
                             format!("declare it at the top level: `database \"{name}\" url=\"…\"` or `ephemeral=#true`")
                         } else {
-                            crate::pipeline::decode::one_of("declared databases", &known, name)
+                            crate::kdl::decode::one_of("declared databases", &known, name)
                         }),
                 );
                 None
@@ -147,7 +147,7 @@ impl ConfigureCx<'_> {
 
     /// Look up a project environment named by `entry`.
     pub fn environment(&self, entry: &Entry, d: &mut Diagnostics) -> Option<Environment> {
-        let name = crate::pipeline::decode::static_text(entry, d)?;
+        let name = crate::kdl::decode::static_text(entry, d)?;
         match self.project.environment(&name) {
             Ok(env) => Some(env),
             Err(e) => {
@@ -159,7 +159,7 @@ impl ConfigureCx<'_> {
                         .with_help(if known.is_empty() {
                             "declare environments in confiture.kdl (`confiture init` writes one)".to_string()
                         } else {
-                            crate::pipeline::decode::one_of("known environments", &known, &name)
+                            crate::kdl::decode::one_of("known environments", &known, &name)
                         }),
                 );
                 None

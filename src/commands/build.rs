@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 use confiture_engine::ExitCode;
-use confiture_engine::pipeline::{self, node::Node};
+use confiture_engine::kdl::node::Node;
+use confiture_engine::pipeline;
 
 use super::Format;
 

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 use confiture_engine::ExitCode;
-use confiture_engine::pipeline::{self, node::Node};
+use confiture_engine::kdl::node::Node;
+use confiture_engine::pipeline;
 use confiture_engine::report::RunReport;
 
 use super::Format;

@@ -2,7 +2,8 @@
 
 use clap::{Args, ValueEnum};
 use confiture_engine::ExitCode;
-use confiture_engine::pipeline::{self, node::Node};
+use confiture_engine::kdl::node::Node;
+use confiture_engine::pipeline;
 use confiture_engine::report::RunReport;
 use confiture_plugins::lint::report::LintOutputs;
 use confiture_plugins::lint::rules;
@@ -92,7 +93,7 @@ pub async fn lint(args: LintArgs, quiet: bool) -> ExitCode {
             }
             None => {
                 let ids: Vec<&str> = rules::all().map(|m| m.id).collect();
-                crate::render::error(confiture_engine::pipeline::decode::one_of(
+                crate::render::error(confiture_engine::kdl::decode::one_of(
                     &format!("no rule `{id}`; rules"),
                     &ids,
                     id,

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use confiture_engine::ExitCode;
-use confiture_engine::pipeline::{self, node::Node};
+use confiture_engine::kdl::node::Node;
+use confiture_engine::pipeline;
 
 use super::Format;
 

@@ -4,7 +4,7 @@
 //! `DATABASE_URL`, announced on stderr. The choice is shown without the password.
 
 use confiture_engine::ExitCode;
-use confiture_engine::pipeline::node::Node;
+use confiture_engine::kdl::node::Node;
 use confiture_engine::project::{DatabaseSpec, Project};
 
 /// The stage settings that name the target: `env` and/or `database`.

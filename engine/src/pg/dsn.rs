@@ -97,7 +97,7 @@ impl ConnInfo {
                 // Name the option only when it is surely a misspelt keyword: an unquoted value
                 // with a space in it (`password=a b=c`) would otherwise put part of it on screen.
                 let known: Vec<&str> = KEYWORDS.iter().map(|(k, _)| *k).collect();
-                return Err(DsnError(match crate::pipeline::decode::closest(key, &known) {
+                return Err(DsnError(match crate::kdl::decode::closest(key, &known) {
                     Some(k) => format!("unknown connection option (did you mean `{k}`?)"),
                     None => "unknown connection option (values with spaces must be quoted: password='a b')".into(),
                 }));

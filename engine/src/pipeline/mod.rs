@@ -11,8 +11,6 @@
 //! ```
 //! See docs/pipelines.md for the language and the diagnostic codes.
 
-pub mod decode;
-pub mod node;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -25,8 +23,8 @@ use crate::diag::{Diagnostic, Diagnostics, SourceFile};
 use crate::project::{self, DatabaseSpec, Project};
 use crate::stage::{ConfigureCx, Registry, Stage};
 use crate::template::Templates;
-use decode::Fields;
-use node::{Node, Text, Value};
+use crate::kdl::decode::{self, Fields};
+use crate::kdl::node::{self, Node, Text, Value};
 
 /// Properties of a `stage` node that the engine handles; the rest belongs to the stage type.
 const ENGINE_PROPS: &[&str] = &["uses", "needs", "continue-on-error"];

@@ -6,8 +6,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 use confiture_engine::ExitCode;
 use confiture_engine::diag::Diagnostics;
-use confiture_engine::pipeline::decode::{self, Fields};
-use confiture_engine::pipeline::node::{Node, Text};
+use confiture_engine::kdl::decode::{self, Fields};
+use confiture_engine::kdl::node::{Node, Text};
 use confiture_engine::stage::{ConfigureCx, Outputs, Registry, Stage, StageContext, StageError, StageType};
 
 /// `sleep { ms 100; fail #true }`: waits, then succeeds or fails; honours cancellation.

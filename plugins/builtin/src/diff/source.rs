@@ -10,7 +10,7 @@ use std::time::Instant;
 use confiture_engine::ExitCode;
 use confiture_engine::diag::{Diagnostic, Diagnostics, SourceFile};
 use confiture_engine::pg::{self, ConnInfo, Session, quote_ident};
-use confiture_engine::pipeline::node::Entry;
+use confiture_engine::kdl::node::Entry;
 use confiture_engine::project::{DirSpec, Environment, display_path};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, StageContext, StageError, looks_like_dsn};
 
@@ -37,7 +37,7 @@ pub const FORMS: &str = "a connection string, `env:NAME` (that environment's dat
 impl Source {
     /// Decode a source setting. `env` is the environment `schema` and `migrations` refer to.
     pub fn decode(entry: &Entry, cx: &ConfigureCx<'_>, env: &Environment, d: &mut Diagnostics) -> Option<Source> {
-        let text = confiture_engine::pipeline::decode::text(entry, d)?;
+        let text = confiture_engine::kdl::decode::text(entry, d)?;
         let Some(value) = text.rendered.clone() else {
             // Rendered at run time (e.g. another stage's database URL): a connection string.
             return Some(Source::Live(DatabaseRef::Dsn(text.clone())));

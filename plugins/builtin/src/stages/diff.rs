@@ -29,8 +29,8 @@ use std::time::Instant;
 use async_trait::async_trait;
 use confiture_engine::ExitCode;
 use confiture_engine::diag::Diagnostics;
-use confiture_engine::pipeline::decode::Fields;
-use confiture_engine::pipeline::node::{Node, Text};
+use confiture_engine::kdl::decode::Fields;
+use confiture_engine::kdl::node::{Node, Text};
 use confiture_engine::project::{DirSpec, Environment, display_path};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
 use serde::Serialize;
@@ -142,7 +142,7 @@ impl StageType for Diff {
         let mut globs = globset::GlobSetBuilder::new();
         for n in f.children("exclude") {
             for e in &n.args {
-                let Some(g) = confiture_engine::pipeline::decode::static_text(e, d) else { continue };
+                let Some(g) = confiture_engine::kdl::decode::static_text(e, d) else { continue };
                 match globset::Glob::new(&g) {
                     Ok(glob) => {
                         globs.add(glob);

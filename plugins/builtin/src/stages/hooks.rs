@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use confiture_engine::diag::Diagnostics;
-use confiture_engine::pipeline::decode::Fields;
-use confiture_engine::pipeline::node::Node;
+use confiture_engine::kdl::decode::Fields;
+use confiture_engine::kdl::node::Node;
 use confiture_engine::stage::{ConfigureCx, Outputs, Stage, StageContext, StageError, StageType};
 
 /// The `hooks` stage type.

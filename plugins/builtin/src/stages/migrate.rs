@@ -35,8 +35,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confiture_engine::diag::{Diagnostic, Diagnostics};
-use confiture_engine::pipeline::decode::{self, Fields};
-use confiture_engine::pipeline::node::Node;
+use confiture_engine::kdl::decode::{self, Fields};
+use confiture_engine::kdl::node::Node;
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
 
 pub use files::new_stem;
@@ -160,7 +160,7 @@ pub fn project_migrations_dir(project: &confiture_engine::project::Project) -> O
     ProjectDefaults::decode(project, &mut Diagnostics::default()).dir
 }
 
-fn tracking_table(e: &confiture_engine::pipeline::node::Entry, d: &mut Diagnostics) -> Option<tracking::Table> {
+fn tracking_table(e: &confiture_engine::kdl::node::Entry, d: &mut Diagnostics) -> Option<tracking::Table> {
     let t = decode::static_text(e, d)?;
     let parsed = tracking::Table::parse(&t);
     if parsed.is_none() {
@@ -219,7 +219,7 @@ impl StageType for Migrate {
         let version = |f: &mut Fields<'_>, name: &'static str, d: &mut Diagnostics| {
             let e = f.setting(name, d)?;
             let v = match &e.value {
-                confiture_engine::pipeline::node::Value::Int(i) => i.to_string(),
+                confiture_engine::kdl::node::Value::Int(i) => i.to_string(),
                 _ => decode::static_text(e, d)?,
             };
             if files::version_number(&v).is_none() {
