@@ -13,8 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ExitCode;
 use crate::diag::{Diagnostic, Diagnostics, Location};
-use crate::pg::{ConnInfo, PgError};
 use crate::kdl::node::{Entry, Node, Text};
+use crate::pg::{ConnInfo, PgError};
 use crate::project::{Environment, Project};
 use crate::resources::Databases;
 use crate::template::Templates;

@@ -11,7 +11,6 @@
 //! ```
 //! See docs/pipelines.md for the language and the diagnostic codes.
 
-
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,11 +19,11 @@ use miette::SourceSpan;
 
 use crate::dag::Dag;
 use crate::diag::{Diagnostic, Diagnostics, SourceFile};
+use crate::kdl::decode::{self, Fields};
+use crate::kdl::node::{self, Node, Text, Value};
 use crate::project::{self, DatabaseSpec, Project};
 use crate::stage::{ConfigureCx, Registry, Stage};
 use crate::template::Templates;
-use crate::kdl::decode::{self, Fields};
-use crate::kdl::node::{self, Node, Text, Value};
 
 /// Properties of a `stage` node that the engine handles; the rest belongs to the stage type.
 const ENGINE_PROPS: &[&str] = &["uses", "needs", "continue-on-error"];

@@ -9,8 +9,8 @@ use std::time::Instant;
 
 use confiture_engine::ExitCode;
 use confiture_engine::diag::{Diagnostic, Diagnostics, SourceFile};
-use confiture_engine::pg::{self, ConnInfo, Session, quote_ident};
 use confiture_engine::kdl::node::Entry;
+use confiture_engine::pg::{self, ConnInfo, Session, quote_ident};
 use confiture_engine::project::{DirSpec, Environment, display_path};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, StageContext, StageError, looks_like_dsn};
 

@@ -23,9 +23,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use confiture_engine::ExitCode;
 use confiture_engine::diag::{self, Diagnostic, Diagnostics};
-use confiture_engine::pg::{self, PgError};
 use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::Node;
+use confiture_engine::pg::{self, PgError};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
