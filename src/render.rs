@@ -6,9 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use confiture_engine::diag::{self, Diagnostics};
+use confiture_engine::event::{Observer, Progress, Tone};
 use confiture_engine::pipeline::Pipeline;
 use confiture_engine::report::{PlanReport, RunReport, RunStatus, StageStatus};
-use confiture_engine::run::Progress;
 use tokio_util::sync::CancellationToken;
 
 /// Whether to colour output on stderr: never with `NO_COLOR` (any non-empty value), always with
@@ -104,7 +104,7 @@ pub fn cancel_on_signals() -> CancellationToken {
 
 /// Progress lines on stderr as stages start and finish; on a terminal, also a live line with what
 /// running stages report.
-pub fn progress_observer() -> confiture_engine::run::Observer {
+pub fn progress_observer() -> Observer {
     let live = std::io::stderr().is_terminal();
     Arc::new(move |p: &Progress| match p {
         Progress::StageStarted { name, uses } => eprintln!("{} {name} ({uses})", paint("▶", "36")),
@@ -113,21 +113,25 @@ pub fn progress_observer() -> confiture_engine::run::Observer {
                 eprint!("\r\x1b[2K  {name}: {message}");
             }
         }
-        Progress::Event { stage, event } => {
+        // What a stage's events say for people (a migration done, a table copied…).
+        Progress::Event(event) => {
+            let Some(note) = &event.note else { return };
+            if note.pending {
+                if live {
+                    eprint!("\r\x1b[2K  {}: {}", event.stage, note.text);
+                }
+                return;
+            }
             if live {
                 eprint!("\r\x1b[2K");
             }
-            let detail = |key: &str| event.details.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str());
-            let migration = event.migration.as_deref().unwrap_or("");
-            match event.kind {
-                "after-migration" => {
-                    let ms = detail("execution_ms").unwrap_or("?");
-                    eprintln!("  {} {stage}: {migration} ({ms} ms)", paint("✓", "32"));
-                }
-                "migration-failed" => eprintln!("  {} {stage}: {migration}", paint("✗", "31")),
-                "before-migration" if live => eprint!("  {stage}: {migration}…"),
-                _ => {}
-            }
+            let mark = match note.tone {
+                Tone::Good => paint("✓", "32"),
+                Tone::Bad => paint("✗", "31"),
+                Tone::Warn => paint("!", "33"),
+                Tone::Plain => paint("·", "36"),
+            };
+            eprintln!("  {mark} {}: {}", event.stage, note.text);
         }
         Progress::StageFinished { name, status, duration, error } => {
             if live {

@@ -13,6 +13,7 @@
 
 pub mod dag;
 pub mod diag;
+pub mod event;
 pub mod exit;
 pub mod hooks;
 pub mod kdl;

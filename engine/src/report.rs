@@ -26,7 +26,7 @@ pub struct RunReport {
     pub stages: Vec<StageReport>,
     /// Every hook that ran, in order (docs/pipelines.md#hooks).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub hooks: Vec<crate::hooks::HookReport>,
+    pub hooks: Vec<HookReport>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
@@ -198,30 +198,6 @@ pub struct GraphEdge {
     pub to: String,
 }
 
-impl GraphReport {
-    pub fn of(p: &crate::pipeline::Pipeline) -> GraphReport {
-        GraphReport {
-            schema_version: 1,
-            pipeline: p.name.clone(),
-            file: p.source.name.clone(),
-            nodes: p
-                .stages
-                .iter()
-                .map(|s| GraphNode {
-                    name: s.name.clone(),
-                    uses: s.uses.clone(),
-                    continue_on_error: s.continue_on_error,
-                })
-                .collect(),
-            edges: p
-                .stages
-                .iter()
-                .flat_map(|s| s.needs.iter().map(|n| GraphEdge { from: n.clone(), to: s.name.clone() }))
-                .collect(),
-        }
-    }
-}
-
 /// `confiture init --format json`.
 #[derive(Debug, Serialize, schemars::JsonSchema)]
 #[schemars(title = "confiture init report")]
@@ -242,76 +218,30 @@ pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
     ]
 }
 
-impl PlanReport {
-    /// The plan of a loaded pipeline.
-    pub fn of(p: &crate::pipeline::Pipeline) -> PlanReport {
-        use crate::pipeline::HookAction;
-        use crate::project::DatabaseSpec;
-        let waves = p.waves();
-        let mut wave_of = vec![0; p.stages.len()];
-        for (w, stages) in waves.iter().enumerate() {
-            for &i in stages {
-                wave_of[i] = w;
-            }
-        }
-        PlanReport {
-            schema_version: 1,
-            pipeline: p.name.clone(),
-            file: p.source.name.clone(),
-            description: p.description.clone(),
-            vars: p.vars_shown.iter().map(|(k, v)| (k.clone(), crate::redact::redact(v))).collect(),
-            databases: p
-                .databases
-                .iter()
-                .map(|d| match &d.spec {
-                    DatabaseSpec::Ephemeral => {
-                        PlanDatabase { name: d.name.clone(), kind: "ephemeral".into(), url: None }
-                    }
-                    DatabaseSpec::Url(u) => PlanDatabase {
-                        name: d.name.clone(),
-                        kind: "url".into(),
-                        url: Some(
-                            crate::pg::ConnInfo::parse(u)
-                                .map(|c| c.to_string())
-                                .unwrap_or_else(|_| crate::redact::redact(u)),
-                        ),
-                    },
-                })
-                .collect(),
-            waves: waves.iter().map(|w| w.iter().map(|&i| p.stages[i].name.clone()).collect()).collect(),
-            stages: p
-                .stages
-                .iter()
-                .enumerate()
-                .map(|(i, s)| PlanStage {
-                    name: s.name.clone(),
-                    uses: s.uses.clone(),
-                    needs: s.needs.clone(),
-                    continue_on_error: s.continue_on_error,
-                    wave: wave_of[i],
-                    settings: s.stage.settings(),
-                })
-                .collect(),
-            hooks: p
-                .hooks
-                .iter()
-                .map(|h| {
-                    let kind = match &h.action {
-                        HookAction::Sql(_) => "sql",
-                        HookAction::Command(_) => "command",
-                        HookAction::Wasm(_) => "wasm",
-                    };
-                    let action = crate::redact::redact(&h.action_shown);
-                    PlanHook {
-                        name: h.name.clone(),
-                        on: h.on.clone(),
-                        kind: kind.into(),
-                        action,
-                        stage: h.stage.clone(),
-                        database: h.database.clone(),
-                    }
-                })
-                .collect(),
-        }
-    }
+/// What happened when a hook ran (`hooks` in the run report).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct HookReport {
+    pub hook: String,
+    pub event: String,
+    /// The stage the event is about (empty for `pipeline-finished`).
+    pub stage: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub migration: Option<String>,
+    pub outcome: Outcome,
+    /// The reason of a warn or deny, or the error of a failed hook.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    pub duration_ms: f64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    Allowed,
+    Warned,
+    Denied,
+    /// The hook failed and its `on-error` stopped the step.
+    Failed,
+    /// The hook failed and `on-error="continue"` let the step go on.
+    FailedContinued,
 }

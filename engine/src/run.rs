@@ -17,6 +17,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
 use crate::ExitCode;
+use crate::event::{Event, EventKind, EventSink, Listener, Observer, Progress};
 use crate::pipeline::Pipeline;
 use crate::report::{ErrorReport, RunReport, RunStatus, StageReport, StageStatus, now_rfc3339};
 use crate::resources::Databases;
@@ -49,34 +50,6 @@ impl Default for RunOptions {
 /// The number of CPUs, the default for `--jobs`.
 pub fn default_jobs() -> usize {
     std::thread::available_parallelism().map_or(2, |n| n.get())
-}
-
-/// A callback for [`Progress`] events.
-pub type Observer = Arc<dyn Fn(&Progress) + Send + Sync>;
-
-/// Progress events for observers.
-#[derive(Debug)]
-pub enum Progress<'a> {
-    StageStarted {
-        name: &'a str,
-        uses: &'a str,
-    },
-    /// A running stage says how far it is ("2000/5522 statements"); at most a few per second.
-    StageProgress {
-        name: &'a str,
-        message: &'a str,
-    },
-    /// A lifecycle event from a running stage (see [`crate::stage::Event`]).
-    Event {
-        stage: &'a str,
-        event: &'a crate::stage::Event,
-    },
-    StageFinished {
-        name: &'a str,
-        status: StageStatus,
-        duration: Duration,
-        error: Option<&'a str>,
-    },
 }
 
 struct Finished {
@@ -129,6 +102,8 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
             databases.clone(),
         ))
     });
+    let listeners: Vec<Arc<dyn Listener>> = hooks.iter().map(|h| h.clone() as Arc<dyn Listener>).collect();
+    let sink = Arc::new(EventSink::new(&pipeline.name, options.observer.clone(), listeners));
 
     loop {
         while running.len() < jobs && first_failure.is_none() && !stop.is_cancelled() {
@@ -142,11 +117,10 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                 databases: databases.clone(),
                 templates: pipeline.templates.clone(),
                 stage_outputs: Arc::new(outputs_value(&done_outputs)),
-                observer: options.observer.clone(),
-                hooks: hooks.clone(),
+                sink: sink.clone(),
             };
             launched[i] = Some(now_rfc3339());
-            notify(options, &Progress::StageStarted { name: &decl.name, uses: &decl.uses });
+            sink.progress(&Progress::StageStarted { name: &decl.name, uses: &decl.uses });
             let stage = decl.stage.clone();
             let span = tracing::info_span!("stage", name = %decl.name);
             let handle = tokio::spawn(
@@ -235,15 +209,12 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
                 report.error = Some(error_report(err));
             }
         }
-        notify(
-            options,
-            &Progress::StageFinished {
-                name: &decl.name,
-                status: report.status,
-                duration: finished.duration,
-                error: report.error.as_ref().map(|e| e.message.as_str()),
-            },
-        );
+        sink.progress(&Progress::StageFinished {
+            name: &decl.name,
+            status: report.status,
+            duration: finished.duration,
+            error: report.error.as_ref().map(|e| e.message.as_str()),
+        });
         if proceed {
             for dep in pipeline.dag.dependents(i) {
                 waiting_on[dep] -= 1;
@@ -279,7 +250,7 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
         }
     }
 
-    if let Some(h) = &hooks {
+    {
         // How the run went so far, for notification hooks.
         let status = if options.cancel.is_cancelled() {
             "cancelled"
@@ -290,16 +261,15 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
         };
         let failed: Vec<&str> =
             reports.iter().filter(|r| r.status == StageStatus::Failed).map(|r| r.name.as_str()).collect();
-        let mut details = vec![("status".to_string(), status.to_string())];
+        let mut event = Event::new(EventKind::PIPELINE_FINISHED).detail("status", status);
         if !failed.is_empty() {
-            details.push(("failed_stages".to_string(), failed.join(",")));
+            event = event.detail("failed_stages", failed.join(","));
         }
-        let fired = crate::hooks::Fired { kind: "pipeline-finished".into(), details, ..Default::default() };
-        if let Err(e) = h.fire(&fired).await
+        if let Err(e) = sink.emit(event).await
             && first_failure.is_none()
         {
-            tracing::warn!("{e}");
-            first_failure = Some((usize::MAX, e.exit));
+            tracing::warn!("{}", e.message);
+            first_failure = Some((usize::MAX, ExitCode::Failure));
         }
     }
     let (status, exit) = if options.cancel.is_cancelled() {
@@ -325,27 +295,20 @@ pub async fn execute(pipeline: &Pipeline, databases: Arc<Databases>, options: &R
     }
 }
 
-/// A stage's run between its `before-stage` and `after-stage` / `stage-failed` hooks.
+/// A stage's run between the `before-stage` and `after-stage` / `stage-failed` events.
 async fn run_with_hooks(stage: &dyn crate::stage::Stage, cx: &StageContext) -> Result<Outputs, StageError> {
-    let Some(hooks) = &cx.hooks else { return stage.run(cx).await };
-    let fired = |kind: &str, details: Vec<(String, String)>| crate::hooks::Fired {
-        kind: kind.into(),
-        stage: cx.stage.clone(),
-        details,
-        ..Default::default()
-    };
-    hooks.fire(&fired("before-stage", Vec::new())).await?;
+    cx.emit(Event::new(EventKind::BEFORE_STAGE)).await?;
     let result = stage.run(cx).await;
     match &result {
         Ok(outputs) => {
             // A deny after the fact fails the stage; what it did stays in the report.
-            if let Err(e) = hooks.fire(&fired("after-stage", Vec::new())).await {
+            if let Err(e) = cx.emit(Event::new(EventKind::AFTER_STAGE)).await {
                 return Err(e.with_outputs(outputs.clone()));
             }
         }
         Err(e) if !e.is_cancelled() => {
             // The stage's own error is what the run reports; a failing hook here only logs.
-            if let Err(h) = hooks.fire(&fired("stage-failed", vec![("error".into(), e.message.clone())])).await {
+            if let Err(h) = cx.emit(Event::new(EventKind::STAGE_FAILED).detail("error", e.message.clone())).await {
                 tracing::warn!("{h}");
             }
         }
@@ -358,12 +321,6 @@ async fn sleep_or_forever(d: Option<Duration>) {
     match d {
         Some(d) => tokio::time::sleep(d).await,
         None => std::future::pending().await,
-    }
-}
-
-fn notify(options: &RunOptions, p: &Progress<'_>) {
-    if let Some(observer) = &options.observer {
-        observer(p);
     }
 }
 

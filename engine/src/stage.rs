@@ -13,6 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ExitCode;
 use crate::diag::{Diagnostic, Diagnostics, Location};
+use crate::event::{Event, EventKind, EventSink, Progress, Refusal};
 use crate::kdl::node::{Entry, Node, Text};
 use crate::pg::{ConnInfo, PgError};
 use crate::project::{Environment, Project};
@@ -27,6 +28,11 @@ pub trait StageType: Send + Sync + 'static {
     fn summary(&self) -> &'static str;
     /// The outputs it produces, so `{{ stages.X.outputs.Y }}` can be checked before running.
     fn outputs(&self) -> &'static [&'static str];
+    /// The kinds of event it emits while it runs (hooks may attach to them), besides the
+    /// engine's own around every stage.
+    fn events(&self) -> &'static [EventKind] {
+        &[]
+    }
     /// Decode and validate the stage's node (its children and non-engine properties). No IO.
     /// Report every problem into `d`; return `None` if the stage cannot be configured.
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>>;
@@ -180,55 +186,21 @@ pub struct StageContext {
     pub(crate) templates: Arc<Templates>,
     /// `{name: {outputs: {…}}}` of every stage that finished before this one started.
     pub(crate) stage_outputs: Arc<minijinja::Value>,
-    pub(crate) observer: Option<crate::run::Observer>,
-    pub(crate) hooks: Option<Arc<crate::hooks::Hooks>>,
-}
-
-/// A lifecycle event a stage emits (`before-migration`, `after-migration`, `migration-failed`).
-/// Hooks attach to these by kind; observers (the CLI) show them as progress.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Event {
-    /// One of [`crate::pipeline::HOOK_EVENTS`] or `migration-failed`.
-    pub kind: &'static str,
-    /// The migration it is about, as `VERSION_NAME`.
-    pub migration: Option<String>,
-    /// Further facts, e.g. `("execution_ms", "12")`, `("error", "…")`.
-    pub details: Vec<(String, String)>,
-    /// The SQL about to run (a migration's), for hooks that judge it.
-    pub sql: Option<String>,
-    /// The database's name (never its URL).
-    pub database: Option<String>,
+    pub(crate) sink: Arc<EventSink>,
 }
 
 impl StageContext {
-    /// Emit a lifecycle event. Hooks attached to it run before this returns; an error means a
-    /// hook denied the step (or failed) and the stage must stop.
-    pub async fn emit(&self, event: &Event) -> Result<(), StageError> {
-        if let Some(observer) = &self.observer {
-            observer(&crate::run::Progress::Event { stage: &self.stage, event });
-        }
-        match &self.hooks {
-            Some(hooks) => {
-                hooks
-                    .fire(&crate::hooks::Fired {
-                        kind: event.kind.to_string(),
-                        stage: self.stage.clone(),
-                        migration: event.migration.clone(),
-                        sql: event.sql.clone(),
-                        database: event.database.clone().unwrap_or_default(),
-                        details: event.details.clone(),
-                    })
-                    .await
-            }
-            None => Ok(()),
-        }
+    /// Emit an event of one of the kinds the stage type declares (its stage is filled in). The
+    /// listeners (hooks) run before this returns; an error means one refused the step and the
+    /// stage must stop.
+    pub async fn emit(&self, mut event: Event) -> Result<(), StageError> {
+        event.stage.clone_from(&self.stage);
+        self.sink.emit(event).await.map_err(StageError::from)
     }
 
     /// Tell the user how far the stage is (shown live on a terminal; keep it short).
     pub fn progress(&self, message: &str) {
-        if let Some(observer) = &self.observer {
-            observer(&crate::run::Progress::StageProgress { name: &self.stage, message });
-        }
+        self.sink.progress(&Progress::StageProgress { name: &self.stage, message });
     }
 
     /// Render a setting (deferred templates see the outputs of finished stages).
@@ -433,6 +405,13 @@ impl StageError {
 impl std::fmt::Display for StageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+impl From<Refusal> for StageError {
+    /// A hook refused the step: exit 1, naming it.
+    fn from(r: Refusal) -> Self {
+        StageError::new(ExitCode::Failure, r.message).with_field("hook", r.by)
     }
 }
 

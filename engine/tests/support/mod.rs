@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use confiture_engine::ExitCode;
 use confiture_engine::diag::Diagnostics;
+use confiture_engine::event::EventKind;
 use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::{Node, Text};
 use confiture_engine::stage::{ConfigureCx, Outputs, Registry, Stage, StageContext, StageError, StageType};
@@ -26,6 +27,11 @@ impl StageType for Sleep {
     }
     fn outputs(&self) -> &'static [&'static str] {
         &["slept_ms"]
+    }
+    /// Events of its own, as a stage type declares them (named like the migrate stage's, so the
+    /// hooks in the corpus of invalid pipelines have real events to be told about).
+    fn events(&self) -> &'static [EventKind] {
+        &[EventKind("before-migration"), EventKind("after-migration"), EventKind("migration-failed")]
     }
     fn configure(&self, node: &Node, _cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
         let mut f = Fields::new(node, "sleep");

@@ -21,6 +21,7 @@ use serde::Serialize;
 
 use super::model::{Key, Model, Object};
 use super::render;
+pub use super::render::Hazard;
 
 /// What happens to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
@@ -29,14 +30,6 @@ pub enum Action {
     Drop,
     Alter,
     Create,
-}
-
-/// Something to know before running a statement.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
-pub struct Hazard {
-    /// `deletes-data`, `rewrites-table`, `scans-table`, `builds-index`, `locks`, `validates`, `fails-on-data`.
-    pub code: &'static str,
-    pub message: String,
 }
 
 /// One step of a plan: the statements for one object.

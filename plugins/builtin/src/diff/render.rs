@@ -3,7 +3,14 @@
 use std::collections::BTreeSet;
 
 use super::model::{Key, Model, Object, ident, literal};
-use super::plan::Hazard;
+
+/// Something to know before running a statement.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]
+pub struct Hazard {
+    /// `deletes-data`, `rewrites-table`, `scans-table`, `builds-index`, `locks`, `validates`, `fails-on-data`.
+    pub code: &'static str,
+    pub message: String,
+}
 
 /// The in-place change of an object.
 pub struct Alter {

@@ -35,6 +35,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use confiture_engine::diag::{Diagnostic, Diagnostics};
+use confiture_engine::event::EventKind;
 use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::Node;
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
@@ -103,6 +104,13 @@ pub struct MigrateStage {
     lock_timeout: Option<Duration>,
     statement_timeout: Option<Duration>,
 }
+
+/// Before each migration runs (up or down, with its SQL): hooks may deny it.
+pub const BEFORE_MIGRATION: EventKind = EventKind("before-migration");
+/// After a migration ran, with `execution_ms`.
+pub const AFTER_MIGRATION: EventKind = EventKind("after-migration");
+/// When a migration failed, with the `error`.
+pub const MIGRATION_FAILED: EventKind = EventKind("migration-failed");
 
 /// How long `up`, `down` and `baseline` wait for another runner without `lock-timeout`.
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
@@ -180,6 +188,10 @@ impl StageType for Migrate {
 
     fn summary(&self) -> &'static str {
         "apply, roll back, check or rehearse versioned migrations"
+    }
+
+    fn events(&self) -> &'static [EventKind] {
+        &[BEFORE_MIGRATION, AFTER_MIGRATION, MIGRATION_FAILED]
     }
 
     fn outputs(&self) -> &'static [&'static str] {

@@ -3,9 +3,10 @@
 use std::time::Instant;
 
 use confiture_engine::ExitCode;
+use confiture_engine::event::{Event, EventKind, Tone};
 use confiture_engine::pg::script::{self, Pending, ScriptError};
 use confiture_engine::pg::{self, ConnInfo, PgError, Session};
-use confiture_engine::stage::{Event, Outputs, StageContext, StageError};
+use confiture_engine::stage::{Outputs, StageContext, StageError};
 use tokio_postgres::types::ToSql;
 
 use super::files::{self, Migration};
@@ -267,7 +268,7 @@ fn prepare_all(ctx: &Ctx<'_>, list: &[&Migration]) -> Result<Vec<Prepared>, Stag
     list.iter().map(|m| prepare::prepare(&m.up_shown, &m.up_sql, ctx.server_version)).collect()
 }
 
-fn event(ctx: &Ctx<'_>, kind: &'static str, m: &Migration, details: Vec<(String, String)>) -> Event {
+fn event(ctx: &Ctx<'_>, kind: EventKind, m: &Migration, details: Vec<(String, String)>) -> Event {
     // Hooks judge what is about to run: the .up.sql, or the .down.sql when rolling back.
     let down = details.iter().any(|(k, v)| k == "direction" && v == "down");
     let sql = if down {
@@ -275,7 +276,17 @@ fn event(ctx: &Ctx<'_>, kind: &'static str, m: &Migration, details: Vec<(String,
     } else {
         Some(String::from_utf8_lossy(&m.up_sql).into_owned())
     };
-    Event { kind, migration: Some(m.id()), details, sql, database: ctx.session.info().dbname().map(String::from) }
+    let mut event = Event::new(kind).subject("migration", m.id());
+    event.details = details;
+    event.sql = sql;
+    event.database = ctx.session.info().dbname().map(String::from);
+    // What the progress display shows: a line per migration done or failed, the one running live.
+    let ms = event.get("execution_ms").unwrap_or("?").to_string();
+    match kind {
+        super::AFTER_MIGRATION => event.note(format!("{} ({ms} ms)", m.id()), Tone::Good, false),
+        super::MIGRATION_FAILED => event.note(m.id(), Tone::Bad, false),
+        _ => event.note(format!("{}…", m.id()), Tone::Plain, true),
+    }
 }
 
 /// `up`: every pending migration, each in its own transaction with its tracking row.
@@ -302,7 +313,7 @@ async fn up_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
         tracing::info!("nothing to apply");
     }
     for (i, (m, p)) in pending.iter().zip(&prepared).enumerate() {
-        ctx.cx.emit(&event(ctx, "before-migration", m, Vec::new())).await?;
+        ctx.cx.emit(event(ctx, super::BEFORE_MIGRATION, m, Vec::new())).await?;
         ctx.cx.progress(&format!("{} ({}/{})", m.id(), i + 1, pending.len()));
         let t0 = Instant::now();
         let result = apply_one(ctx, m, p, &insert).await;
@@ -315,15 +326,17 @@ async fn up_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
                 report.state = State::Ran;
                 report.execution_ms = Some(ms);
                 ctx.cx
-                    .emit(&event(ctx, "after-migration", m, vec![("execution_ms".into(), format!("{ms:.0}"))]))
+                    .emit(event(ctx, super::AFTER_MIGRATION, m, vec![("execution_ms".into(), format!("{ms:.0}"))]))
                     .await?;
             }
             Err(err) => {
                 report.state = State::Failed;
                 report.error = Some(err.message.clone());
                 // The migration's own error is what the stage reports; a hook failing here only logs.
-                if let Err(e) =
-                    ctx.cx.emit(&event(ctx, "migration-failed", m, vec![("error".into(), err.message.clone())])).await
+                if let Err(e) = ctx
+                    .cx
+                    .emit(event(ctx, super::MIGRATION_FAILED, m, vec![("error".into(), err.message.clone())]))
+                    .await
                 {
                     tracing::warn!("{e}");
                 }
@@ -585,7 +598,7 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             owners.push(Some((k, None)));
         }
         for (_, m, _) in &plan {
-            ctx.cx.emit(&event(ctx, "before-migration", m, vec![("direction".into(), "down".into())])).await?;
+            ctx.cx.emit(event(ctx, super::BEFORE_MIGRATION, m, vec![("direction".into(), "down".into())])).await?;
         }
         let result = match script::run_requests(&ctx.session, requests, &ctx.cx.cancel, &mut |_| {}).await {
             Ok(n) => match client.batch_execute("COMMIT").await {
@@ -598,7 +611,9 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             Ok(_) => {
                 for (_, m, _) in &plan {
                     mark(&mut ctx.out.migrations, m, State::RolledBack, None);
-                    ctx.cx.emit(&event(ctx, "after-migration", m, vec![("direction".into(), "down".into())])).await?;
+                    ctx.cx
+                        .emit(event(ctx, super::AFTER_MIGRATION, m, vec![("direction".into(), "down".into())]))
+                        .await?;
                 }
                 Ok(())
             }
@@ -624,12 +639,14 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
     } else {
         tracing::warn!("a .down.sql runs outside a transaction, so the rollback is not atomic");
         for (a, m, p) in &plan {
-            ctx.cx.emit(&event(ctx, "before-migration", m, vec![("direction".into(), "down".into())])).await?;
+            ctx.cx.emit(event(ctx, super::BEFORE_MIGRATION, m, vec![("direction".into(), "down".into())])).await?;
             let result = down_one(ctx, a, m, p, &delete).await;
             match result {
                 Ok(()) => {
                     mark(&mut ctx.out.migrations, m, State::RolledBack, None);
-                    ctx.cx.emit(&event(ctx, "after-migration", m, vec![("direction".into(), "down".into())])).await?;
+                    ctx.cx
+                        .emit(event(ctx, super::AFTER_MIGRATION, m, vec![("direction".into(), "down".into())]))
+                        .await?;
                 }
                 Err(e) => {
                     mark(&mut ctx.out.migrations, m, State::Failed, Some(e.message.clone()));

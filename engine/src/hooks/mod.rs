@@ -16,13 +16,20 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+mod decl;
 
-use crate::ExitCode;
-use crate::pipeline::{DEFAULT_HOOK_TIMEOUT as DEFAULT_TIMEOUT, HookAction, HookDecl, OnError};
+pub use decl::{DEFAULT_HOOK_TIMEOUT, HookAction, HookDecl, OnError, decode_hook};
+
+use crate::event::{Event, Listener, Refusal};
+use crate::report::{HookReport, Outcome};
 use crate::resources::Databases;
-use crate::stage::StageError;
 use crate::wasm::{Decision, Plugin, Runtime};
+
+use DEFAULT_HOOK_TIMEOUT as DEFAULT_TIMEOUT;
+
+/// The subject kind whose name hooks get as `migration` (the WIT event's field, the
+/// `CONFITURE_MIGRATION` variable, the report's `migration`: contracts of hooks v0.1).
+const MIGRATION: &str = "migration";
 
 /// `text` with every secret (of at least 3 characters) as `***`, and passwords redacted.
 fn mask(text: &str, secrets: &[String]) -> String {
@@ -65,46 +72,6 @@ async fn read_capped<R: tokio::io::AsyncRead + Unpin>(pipe: Option<R>) -> (Strin
     (String::from_utf8_lossy(&kept).into_owned(), cut)
 }
 
-/// What happened when a hook ran (`hooks` in the run report).
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
-pub struct HookReport {
-    pub hook: String,
-    pub event: String,
-    /// The stage the event is about (empty for `pipeline-finished`).
-    pub stage: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub migration: Option<String>,
-    pub outcome: Outcome,
-    /// The reason of a warn or deny, or the error of a failed hook.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub message: Option<String>,
-    pub duration_ms: f64,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
-#[serde(rename_all = "kebab-case")]
-pub enum Outcome {
-    Allowed,
-    Warned,
-    Denied,
-    /// The hook failed and its `on-error` stopped the step.
-    Failed,
-    /// The hook failed and `on-error="continue"` let the step go on.
-    FailedContinued,
-}
-
-/// An event as hooks see it.
-#[derive(Clone, Debug, Default)]
-pub struct Fired {
-    pub kind: String,
-    pub stage: String,
-    pub migration: Option<String>,
-    pub sql: Option<String>,
-    /// A database *name* (never a URL).
-    pub database: String,
-    pub details: Vec<(String, String)>,
-}
-
 /// The hooks of one run.
 pub struct Hooks {
     decls: Vec<HookDecl>,
@@ -140,11 +107,11 @@ impl Hooks {
 
     /// Run the hooks attached to `ev`, in declaration order. `Err` when one denies the step or
     /// fails with `on-error="fail"`: the step must stop.
-    pub async fn fire(&self, ev: &Fired) -> Result<(), StageError> {
+    pub async fn fire(&self, ev: &Event) -> Result<(), Refusal> {
         let matching: Vec<HookDecl> = self
             .decls
             .iter()
-            .filter(|h| h.on == ev.kind && h.stage.as_ref().is_none_or(|s| *s == ev.stage))
+            .filter(|h| h.on == ev.kind.name() && h.stage.as_ref().is_none_or(|s| *s == ev.stage))
             .cloned()
             .collect();
         for h in matching {
@@ -161,7 +128,7 @@ impl Hooks {
                 Err(e) if h.on_error == OnError::Continue => (Outcome::FailedContinued, Some(e.clone())),
                 Err(e) => (Outcome::Failed, Some(e.clone())),
             };
-            let what = match &ev.migration {
+            let what = match ev.subject_named(MIGRATION) {
                 Some(m) => format!("migration {m}"),
                 None if ev.stage.is_empty() => format!("pipeline {}", self.pipeline),
                 None => format!("stage `{}`", ev.stage),
@@ -177,27 +144,25 @@ impl Hooks {
             }
             self.records.lock().unwrap_or_else(|e| e.into_inner()).push(HookReport {
                 hook: h.name.clone(),
-                event: ev.kind.clone(),
+                event: ev.kind.name().to_string(),
                 stage: ev.stage.clone(),
-                migration: ev.migration.clone(),
+                migration: ev.subject_named(MIGRATION).map(String::from),
                 outcome,
                 message: message.clone(),
                 duration_ms: t0.elapsed().as_secs_f64() * 1000.0,
             });
             match outcome {
                 Outcome::Denied => {
-                    return Err(StageError::new(
-                        ExitCode::Failure,
-                        format!("hook `{}` denied {what}: {}", h.name, message.unwrap_or_default()),
-                    )
-                    .with_field("hook", h.name.clone()));
+                    return Err(Refusal {
+                        message: format!("hook `{}` denied {what}: {}", h.name, message.unwrap_or_default()),
+                        by: h.name.clone(),
+                    });
                 }
                 Outcome::Failed => {
-                    return Err(StageError::new(
-                        ExitCode::Failure,
-                        format!("hook `{}` failed on {}: {}", h.name, ev.kind, message.unwrap_or_default()),
-                    )
-                    .with_field("hook", h.name.clone()));
+                    return Err(Refusal {
+                        message: format!("hook `{}` failed on {}: {}", h.name, ev.kind, message.unwrap_or_default()),
+                        by: h.name.clone(),
+                    });
                 }
                 _ => {}
             }
@@ -213,7 +178,7 @@ impl Hooks {
         session.client().batch_execute(sql).await.map_err(|e| crate::pg::describe(&e))
     }
 
-    async fn command(&self, h: &HookDecl, command: &str, ev: &Fired) -> Result<Decision, String> {
+    async fn command(&self, h: &HookDecl, command: &str, ev: &Event) -> Result<Decision, String> {
         use tokio::io::AsyncWriteExt;
         let mut cmd = tokio::process::Command::new("/bin/sh");
         cmd.arg("-c")
@@ -222,11 +187,11 @@ impl Hooks {
             .env_clear()
             .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
             .envs(h.env.iter().map(|(k, v)| (k, v)))
-            .env("CONFITURE_EVENT", &ev.kind)
+            .env("CONFITURE_EVENT", ev.kind.name())
             .env("CONFITURE_PIPELINE", &self.pipeline)
             .env("CONFITURE_STAGE", &ev.stage)
-            .env("CONFITURE_DATABASE", &ev.database)
-            .env("CONFITURE_MIGRATION", ev.migration.as_deref().unwrap_or(""))
+            .env("CONFITURE_DATABASE", ev.database.as_deref().unwrap_or(""))
+            .env("CONFITURE_MIGRATION", ev.subject_named(MIGRATION).unwrap_or(""))
             .envs(ev.details.iter().map(|(k, v)| (format!("CONFITURE_{}", k.to_ascii_uppercase()), v)))
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
@@ -299,7 +264,7 @@ impl Hooks {
         Ok(Decision::Deny(reason))
     }
 
-    async fn wasm(&self, h: &HookDecl, path: &std::path::Path, ev: &Fired) -> Result<Decision, String> {
+    async fn wasm(&self, h: &HookDecl, path: &std::path::Path, ev: &Event) -> Result<Decision, String> {
         let runtime = {
             let mut rt = self.runtime.lock().unwrap_or_else(|e| e.into_inner());
             match rt.as_ref() {
@@ -314,12 +279,12 @@ impl Hooks {
         let plugin = self.plugins.lock().unwrap_or_else(|e| e.into_inner()).remove(&h.name);
         let path = self.root.join(path);
         let event = crate::wasm::Event {
-            kind: ev.kind.clone(),
+            kind: ev.kind.name().to_string(),
             pipeline: self.pipeline.clone(),
             stage: ev.stage.clone(),
             environment: String::new(),
-            database: ev.database.clone(),
-            migration: ev.migration.clone(),
+            database: ev.database.clone().unwrap_or_default(),
+            migration: ev.subject_named(MIGRATION).map(String::from),
             sql: ev.sql.clone(),
             details: ev.details.clone(),
         };
@@ -356,5 +321,12 @@ impl Hooks {
         };
         self.plugins.lock().unwrap_or_else(|e| e.into_inner()).insert(h.name.clone(), plugin);
         result
+    }
+}
+
+#[async_trait::async_trait]
+impl Listener for Hooks {
+    async fn on_event(&self, event: &Event) -> Result<(), Refusal> {
+        self.fire(event).await
     }
 }
