@@ -170,8 +170,19 @@ fn secs(d: Duration) -> String {
     format!("{:.2}s", d.as_secs_f64())
 }
 
-/// The text report on stdout: a line per stage, its outputs below it.
+/// A word in the colour of its tone (none without colour).
+pub fn tone(text: &str, tone: Tone) -> String {
+    match tone {
+        Tone::Good => paint(text, "32"),
+        Tone::Bad => paint(text, "31"),
+        Tone::Warn => paint(text, "33"),
+        Tone::Plain => text.to_string(),
+    }
+}
+
+/// The text report on stdout: a line per stage, below it what the stage type says of it.
 pub fn print_run_report(report: &RunReport) {
+    let registry = confiture_plugins::registry();
     outln!("pipeline {} ({})", report.pipeline, report.file);
     let width = report.stages.iter().map(|s| s.name.len()).max().unwrap_or(0);
     for s in &report.stages {
@@ -183,45 +194,35 @@ pub fn print_run_report(report: &RunReport) {
             (None, None) => String::new(),
         };
         outln!("  {mark} {:<width$} {time}{detail}", s.name);
-        if s.uses == "migrate" && !s.outputs.is_empty() {
-            print_migrations(&s.outputs);
-        } else if s.uses == "diff" && s.outputs.contains_key("changed") {
-            let shown = |k: &str| s.outputs.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
-            let statements = s.outputs.get("statements").and_then(serde_json::Value::as_u64).unwrap_or(0);
-            if s.outputs["changed"] == serde_json::Value::Bool(false) {
-                outln!("      {} matches {}", shown("from"), shown("to"));
+        // Code frames the stage attached (lint's findings); notes, which pass, one line each.
+        let h = handler();
+        for d in &s.diagnostics {
+            if d.severity == diag::Severity::Info {
+                let at = d.location().map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column)).unwrap_or_default();
+                outln!("      ☞ {at}{} [{}]", d.message, d.code.trim_start_matches("lint::"));
             } else {
-                outln!("      from {} to {}: {statements} statements", shown("from"), shown("to"));
-                print_changes(&s.outputs, "      ");
+                outln!("{}", d.render(&h));
             }
-            if let Some(files) = s.outputs.get("files").and_then(|f| f.as_array()) {
-                for f in files.iter().filter_map(|f| f.as_str()) {
-                    outln!("      wrote {f}");
+        }
+        // The stage's own text, else its outputs as `key: value`.
+        match registry.get(&s.uses).and_then(|t| t.text_report(&s.outputs, &tone)) {
+            Some(lines) => {
+                for line in lines {
+                    outln!("      {line}");
                 }
             }
-        } else if s.uses == "lint" && !s.outputs.is_empty() {
-            // Errors and warnings as code frames; notes, which pass a release, one line each.
-            let h = handler();
-            for d in &s.diagnostics {
-                if d.severity == diag::Severity::Info {
-                    let at = d.location().map(|l| format!("{}:{}:{}: ", l.file, l.line, l.column)).unwrap_or_default();
-                    outln!("      ☞ {at}{} [{}]", d.message, d.code.trim_start_matches("lint::"));
-                } else {
-                    outln!("{}", d.render(&h));
+            None if s.error.is_none() => {
+                for (k, v) in &s.outputs {
+                    let shown = match v {
+                        serde_json::Value::Null => continue,
+                        serde_json::Value::String(s) if k == "hash" && s.len() > 16 => format!("{}…", &s[..16]),
+                        serde_json::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    outln!("      {k}: {shown}");
                 }
             }
-            out!("      ");
-            print_lint_summary(&s.outputs);
-        } else if s.error.is_none() {
-            for (k, v) in &s.outputs {
-                let shown = match v {
-                    serde_json::Value::Null => continue,
-                    serde_json::Value::String(s) if k == "hash" && s.len() > 16 => format!("{}…", &s[..16]),
-                    serde_json::Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                };
-                outln!("      {k}: {shown}");
-            }
+            None => {}
         }
     }
     let verdict = match report.status {
@@ -232,121 +233,12 @@ pub fn print_run_report(report: &RunReport) {
     outln!("{verdict} in {:.2}s (exit {})", report.duration_ms / 1000.0, report.exit_code);
 }
 
-/// `confiture lint`: every finding as a code frame, then a summary.
-pub fn print_lint(report: &RunReport) {
+/// Diagnostics as code frames, on stdout (findings are data).
+pub fn print_code_frames(diagnostics: &[confiture_engine::diag::Diagnostic]) {
     let h = handler();
-    let Some(stage) = report.stages.first() else { return };
-    for d in &stage.diagnostics {
+    for d in diagnostics {
         outln!("{}", d.render(&h));
     }
-    // A stage that failed before linting (a connection, a missing path) has no summary to give.
-    if !stage.outputs.is_empty() {
-        print_lint_summary(&stage.outputs);
-    }
-}
-
-fn print_lint_summary(outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
-    let counts = outputs.get("counts").cloned().unwrap_or_default();
-    let files = outputs.get("files").and_then(|f| f.as_array()).map_or(0, Vec::len);
-    let statements = outputs.get("statements").and_then(|v| v.as_u64()).unwrap_or(0);
-    let n = |k: &str| counts[k].as_u64().unwrap_or(0);
-    let s = |n: u64| if n == 1 { "" } else { "s" };
-    outln!(
-        "{} error{}, {} warning{}, {} note{} in {files} file{} ({statements} statement{})",
-        n("error"),
-        s(n("error")),
-        n("warning"),
-        s(n("warning")),
-        n("info"),
-        s(n("info")),
-        s(files as u64),
-        s(statements)
-    );
-}
-
-/// `migrate current`: the bare version (nothing when nothing is applied).
-pub fn print_current(report: &RunReport) {
-    if let Some(serde_json::Value::String(v)) = report.stages.first().and_then(|s| s.outputs.get("current")) {
-        outln!("{v}");
-    }
-}
-
-/// A diff's changes, a line each: `+` only in the target (`to`), `-` only in the source (`from`),
-/// `~` different, with what differs.
-pub fn print_changes(outputs: &std::collections::BTreeMap<String, serde_json::Value>, indent: &str) {
-    let changes = outputs.get("changes").and_then(|c| c.as_array()).cloned().unwrap_or_default();
-    let width = changes.iter().filter_map(|c| c["object"].as_str()).map(str::len).max().unwrap_or(0).min(60);
-    for c in &changes {
-        let object = c["object"].as_str().unwrap_or("?");
-        let (mark, what) = match c["action"].as_str() {
-            Some("create") => (paint("+", "32"), format!("only in {}", outputs["to"].as_str().unwrap_or("the target"))),
-            Some("drop") => (paint("-", "31"), format!("only in {}", outputs["from"].as_str().unwrap_or("the source"))),
-            _ => (
-                paint("~", "33"),
-                c["details"]
-                    .as_array()
-                    .map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
-                    .unwrap_or_default(),
-            ),
-        };
-        outln!("{indent}{mark} {object:<width$}  {what}");
-    }
-}
-
-/// A migrate stage's outputs as a table of migrations.
-fn print_migrations(outputs: &std::collections::BTreeMap<String, serde_json::Value>) {
-    let s = |k: &str| outputs.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
-    outln!("      database: {}   tracking table: {}", s("database"), s("tracking_table"));
-    let rows = outputs.get("migrations").and_then(|v| v.as_array()).cloned().unwrap_or_default();
-    let width = rows.iter().filter_map(|r| r["name"].as_str()).map(str::len).max().unwrap_or(0);
-    for r in &rows {
-        let state = r["state"].as_str().unwrap_or("?");
-        let paint_state = match state {
-            "ran" | "applied" | "rehearsed" | "rolled-back" | "baselined" => paint(state, "32"),
-            "failed" | "modified" | "missing-from-disk" => paint(state, "31"),
-            _ => paint(state, "33"),
-        };
-        let mut line = format!(
-            "      {:>14}  {:<width$}  {paint_state}",
-            r["version"].as_str().unwrap_or(""),
-            r["name"].as_str().unwrap_or("")
-        );
-        if let Some(ms) = r["execution_ms"].as_f64().filter(|_| state == "ran") {
-            line.push_str(&format!(" ({ms:.0} ms)"));
-        }
-        if r["transactional"] == serde_json::Value::Bool(false) {
-            line.push_str(" [outside a transaction]");
-        }
-        outln!("{line}");
-        for st in r["statements"].as_array().into_iter().flatten() {
-            let locks: Vec<String> = st["locks"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|l| format!("{} on {}", l["mode"].as_str().unwrap_or(""), l["relation"].as_str().unwrap_or("")))
-                .collect();
-            let mut detail = String::new();
-            if let Some(why) = st["why"].as_str() {
-                detail.push_str(&format!(" [{why}: outside a transaction]"));
-            }
-            if !locks.is_empty() {
-                detail.push_str(&format!(" — takes {}", locks.join(", ")));
-            }
-            outln!("          line {:>4}: {}{detail}", st["line"], st["sql"].as_str().unwrap_or(""));
-        }
-        if let Some(e) = r["error"].as_str() {
-            outln!("          {}", first_line(e));
-        }
-    }
-    let counts = &outputs.get("counts").cloned().unwrap_or_default();
-    outln!(
-        "      current: {}   applied {} · pending {} · modified {} · missing {}",
-        outputs.get("current").and_then(|v| v.as_str()).unwrap_or("none"),
-        counts["applied"],
-        counts["pending"],
-        counts["modified"],
-        counts["missing_from_disk"]
-    );
 }
 
 /// Code frames and details of failed stages, on stderr.

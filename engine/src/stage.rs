@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::ExitCode;
 use crate::diag::{Diagnostic, Diagnostics, Location};
-use crate::event::{Event, EventKind, EventSink, Progress, Refusal};
+use crate::event::{Event, EventKind, EventSink, Progress, Refusal, Tone};
 use crate::kdl::node::{Entry, Node, Text};
 use crate::pg::{ConnInfo, PgError};
 use crate::project::{Environment, Project};
@@ -26,8 +26,26 @@ pub trait StageType: Send + Sync + 'static {
     fn name(&self) -> &'static str;
     /// One line for `--help` and "known stage types" lists.
     fn summary(&self) -> &'static str;
-    /// The outputs it produces, so `{{ stages.X.outputs.Y }}` can be checked before running.
-    fn outputs(&self) -> &'static [&'static str];
+    /// The JSON Schema of its outputs, derived from the typed struct it builds them from
+    /// (`schemas/stages/<name>.json`). `None`: it has no outputs.
+    fn outputs_schema(&self) -> Option<schemars::Schema> {
+        None
+    }
+    /// The names of its outputs, so `{{ stages.X.outputs.Y }}` can be checked before running:
+    /// the properties of [`StageType::outputs_schema`], so the two cannot disagree.
+    fn outputs(&self) -> Vec<String> {
+        self.outputs_schema()
+            .and_then(|s| {
+                s.as_value().get("properties").and_then(|p| p.as_object()).map(|p| p.keys().cloned().collect())
+            })
+            .unwrap_or_default()
+    }
+    /// Lines for people below the stage's line in a text run report (without indentation),
+    /// from its outputs as the report holds them; `paint` colours a word by its tone. `None`:
+    /// each output as `key: value`, when the stage succeeded.
+    fn text_report(&self, _outputs: &BTreeMap<String, serde_json::Value>, _paint: Paint<'_>) -> Option<Vec<String>> {
+        None
+    }
     /// The kinds of event it emits while it runs (hooks may attach to them), besides the
     /// engine's own around every stage.
     fn events(&self) -> &'static [EventKind] {
@@ -37,6 +55,9 @@ pub trait StageType: Send + Sync + 'static {
     /// Report every problem into `d`; return `None` if the stage cannot be configured.
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>>;
 }
+
+/// How the CLI colours a word in a stage's text report.
+pub type Paint<'a> = &'a dyn Fn(&str, Tone) -> String;
 
 /// A configured stage, ready to run.
 #[async_trait]

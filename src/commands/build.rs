@@ -5,7 +5,6 @@ use std::path::PathBuf;
 use clap::Args;
 use confiture_engine::ExitCode;
 use confiture_engine::kdl::node::Node;
-use confiture_engine::pipeline;
 
 use super::Format;
 
@@ -74,21 +73,14 @@ pub async fn build(args: BuildArgs, quiet: bool) -> ExitCode {
         let absolute = std::path::absolute(output).unwrap_or_else(|_| output.clone());
         stage = stage.child(Node::synthetic("output").arg(absolute.display().to_string()));
     }
-    let registry = confiture_plugins::registry();
-    let pipeline = match pipeline::from_nodes("build", vec![stage], project.clone(), &registry) {
-        Ok(p) => p,
-        Err(d) => {
-            crate::render::eprint_diagnostics(&d);
-            return ExitCode::Config;
-        }
-    };
     let ephemeral = target.url.is_none()
         && args
             .env
             .as_ref()
             .and_then(|name| project.environment(name).ok())
             .is_some_and(|e| e.database == Some(confiture_engine::project::DatabaseSpec::Ephemeral));
-    let code = super::pipeline::execute(pipeline, Some(1), args.format, quiet).await;
+    let printing = super::pipeline::Printing::standard(args.format, quiet);
+    let code = super::pipeline::run_stage("build", stage, project.clone(), printing).await;
     if ephemeral && code == ExitCode::Success && !quiet && args.format == Format::Text {
         eprintln!(
             "note: environment `{}` uses an ephemeral database, so it was removed when confiture exited; the build \

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::{Args, ValueEnum};
 use confiture_engine::ExitCode;
 use confiture_engine::kdl::node::Node;
-use confiture_engine::pipeline;
 use confiture_engine::report::RunReport;
 
 use super::Format;
@@ -93,29 +92,6 @@ pub struct DriftArgs {
     pub exclude: Vec<String>,
 }
 
-/// A path on the command line is relative to the working directory; the stage resolves relative
-/// to the project root.
-fn source_arg(value: &str) -> String {
-    let path = std::path::Path::new(value);
-    let special = value.contains("://")
-        || value.contains('=')
-        || value == "schema"
-        || value == "migrations"
-        || value.starts_with("env:")
-        || value.starts_with("schema:")
-        || value.starts_with("migrations:");
-    if !special && path.exists() {
-        return std::path::absolute(path).map(|a| a.display().to_string()).unwrap_or_else(|_| value.to_string());
-    }
-    match value.strip_prefix("migrations:") {
-        Some(dir) if std::path::Path::new(dir).exists() => format!(
-            "migrations:{}",
-            std::path::absolute(dir).map(|a| a.display().to_string()).unwrap_or_else(|_| dir.to_string())
-        ),
-        _ => value.to_string(),
-    }
-}
-
 fn with_exclude(mut stage: Node, exclude: &[String]) -> Node {
     if !exclude.is_empty() {
         let mut n = Node::synthetic("exclude");
@@ -131,8 +107,8 @@ fn stage(from: &str, to: &str, env: Option<&str>, dev_url: Option<&str>) -> Node
     let mut stage = Node::synthetic("stage")
         .arg("diff")
         .prop("uses", "diff")
-        .child(Node::synthetic("from").arg(source_arg(from)))
-        .child(Node::synthetic("to").arg(source_arg(to)));
+        .child(Node::synthetic("from").arg(confiture_plugins::diff::source::from_command_line(from)))
+        .child(Node::synthetic("to").arg(confiture_plugins::diff::source::from_command_line(to)));
     if let Some(e) = env {
         stage = stage.child(Node::synthetic("env").arg(e));
     }
@@ -147,15 +123,7 @@ async fn run(stage: Node, name: &str, format: Format, quiet: bool, print: fn(&Ru
         Ok(p) => p,
         Err(code) => return code,
     };
-    let registry = confiture_plugins::registry();
-    let pipeline = match pipeline::from_nodes(name, vec![stage], project, &registry) {
-        Ok(p) => p,
-        Err(d) => {
-            crate::render::eprint_diagnostics(&d);
-            return ExitCode::Config;
-        }
-    };
-    super::pipeline::execute_with(pipeline, Some(1), format, quiet, print).await
+    super::pipeline::run_stage(name, stage, project, super::pipeline::Printing { format, quiet, text: print }).await
 }
 
 pub async fn diff(args: DiffArgs, quiet: bool) -> ExitCode {
@@ -280,7 +248,9 @@ fn print_drift(report: &RunReport) {
         return;
     }
     outln!("drift: {} differs from {}\n", s("from"), s("to"));
-    crate::render::print_changes(&o, "  ");
+    for line in confiture_plugins::stages::diff::change_lines(&o, &crate::render::tone) {
+        outln!("  {line}");
+    }
     outln!(
         "\n{} difference{}. `confiture diff --from env:NAME --to schema:NAME` prints the SQL that fixes it.",
         changes.len(),

@@ -3,12 +3,12 @@
 use clap::{Args, ValueEnum};
 use confiture_engine::ExitCode;
 use confiture_engine::kdl::node::Node;
-use confiture_engine::pipeline;
 use confiture_engine::report::RunReport;
 use confiture_plugins::lint::report::LintOutputs;
 use confiture_plugins::lint::rules;
 
 use super::Format;
+use super::pipeline::Printing;
 
 pub const HELP: &str = "Examples:
   confiture lint                                  db/migrations and db/schema
@@ -148,21 +148,22 @@ pub async fn lint(args: LintArgs, quiet: bool) -> ExitCode {
         }
         stage = stage.child(Node::synthetic("database").arg(dsn));
     }
-    let registry = confiture_plugins::registry();
-    let pipeline = match pipeline::from_nodes("lint", vec![stage], project, &registry) {
-        Ok(p) => p,
-        Err(d) => {
-            crate::render::eprint_diagnostics(&d);
-            return ExitCode::Config;
-        }
+    let printing = match args.format {
+        LintFormat::Text => Printing { format: Format::Text, quiet, text: print_text },
+        LintFormat::Json => Printing::standard(Format::Json, true),
+        LintFormat::Sarif => Printing { format: Format::Text, quiet: true, text: print_sarif },
+        LintFormat::Junit => Printing { format: Format::Text, quiet: true, text: print_junit },
     };
-    match args.format {
-        LintFormat::Text => {
-            super::pipeline::execute_with(pipeline, Some(1), Format::Text, quiet, crate::render::print_lint).await
-        }
-        LintFormat::Json => super::pipeline::execute(pipeline, Some(1), Format::Json, true).await,
-        LintFormat::Sarif => super::pipeline::execute_with(pipeline, Some(1), Format::Text, true, print_sarif).await,
-        LintFormat::Junit => super::pipeline::execute_with(pipeline, Some(1), Format::Text, true, print_junit).await,
+    super::pipeline::run_stage("lint", stage, project, printing).await
+}
+
+/// Every finding as a code frame, then the counts. A stage that failed before linting (a
+/// connection, a missing path) has no counts to give.
+fn print_text(report: &RunReport) {
+    let Some(stage) = report.stages.first() else { return };
+    crate::render::print_code_frames(&stage.diagnostics);
+    if !stage.outputs.is_empty() {
+        outln!("{}", outputs(report).summary());
     }
 }
 

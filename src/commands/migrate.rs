@@ -6,7 +6,6 @@ use std::time::Duration;
 use clap::{Args, Subcommand};
 use confiture_engine::ExitCode;
 use confiture_engine::kdl::node::Node;
-use confiture_engine::pipeline;
 
 use super::Format;
 
@@ -249,19 +248,12 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
             Err(code) => return code,
         }
     }
-    let registry = confiture_plugins::registry();
-    let pipeline = match pipeline::from_nodes("migrate", vec![stage], project, &registry) {
-        Ok(p) => p,
-        Err(d) => {
-            crate::render::eprint_diagnostics(&d);
-            return ExitCode::Config;
-        }
+    let printing = if mode == "current" && common.format == Format::Text {
+        super::pipeline::Printing { format: common.format, quiet: true, text: print_current }
+    } else {
+        super::pipeline::Printing::standard(common.format, quiet)
     };
-    if mode == "current" && common.format == Format::Text {
-        return super::pipeline::execute_with(pipeline, Some(1), common.format, true, crate::render::print_current)
-            .await;
-    }
-    super::pipeline::execute(pipeline, Some(1), common.format, quiet).await
+    super::pipeline::run_stage("migrate", stage, project, printing).await
 }
 
 fn new(name: &str, dir: Option<&std::path::Path>, format: Format) -> ExitCode {
@@ -314,4 +306,11 @@ fn new(name: &str, dir: Option<&std::path::Path>, format: Format) -> ExitCode {
         }
     }
     ExitCode::Success
+}
+
+/// `migrate current`: the bare version (nothing when nothing is applied).
+fn print_current(report: &confiture_engine::report::RunReport) {
+    if let Some(serde_json::Value::String(v)) = report.stages.first().and_then(|s| s.outputs.get("current")) {
+        outln!("{v}");
+    }
 }

@@ -75,7 +75,7 @@ pub struct Global {
 #[derive(Subcommand)]
 pub enum Command {
     /// Run a pipeline
-    #[command(after_help = pipeline::RUN_HELP)]
+    #[command(after_help = pipeline::run_help())]
     Run(pipeline::RunArgs),
     /// Validate a pipeline without touching a database
     #[command(after_help = "Examples:

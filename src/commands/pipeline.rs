@@ -12,7 +12,13 @@ use confiture_engine::run::{self, RunOptions};
 use super::{Format, PipelineFile};
 use crate::render;
 
-pub const RUN_HELP: &str = "Examples:
+/// `run --help`: examples, then the stage types of the registry.
+pub fn run_help() -> String {
+    let registry = confiture_plugins::registry();
+    let width = registry.names().iter().map(|n| n.len()).max().unwrap_or(0);
+    let types: Vec<String> = registry.iter().map(|t| format!("  {:<width$}  {}", t.name(), t.summary())).collect();
+    format!(
+        "Examples:
   confiture run pipelines/release.kdl
   confiture run pipelines/release.kdl --set region=eu --jobs 4
   confiture run pipelines/release.kdl --format json > report.json
@@ -22,10 +28,12 @@ stages it `needs`. The first failure cancels the rest unless the failing stage h
 continue-on-error=#true. Ctrl-C cancels running stages cleanly (exit 130).
 
 Stage types:
-  build    create a database from the schema files and seeds of an environment
-  migrate  apply, roll back, check or rehearse versioned migrations (db/migrations)
+{}
 
-The report (text, or JSON per schemas/run-report.json) goes to stdout; progress and errors to stderr.";
+The report (text, or JSON per schemas/run-report.json) goes to stdout; progress and errors to stderr.",
+        types.join("\n")
+    )
+}
 
 #[derive(Args)]
 pub struct RunArgs {
@@ -91,6 +99,41 @@ pub async fn run(args: RunArgs, quiet: bool) -> ExitCode {
         Err(d) => return report_diagnostics(&d, &args.pipeline.file),
     };
     execute(pipeline, args.jobs.map(usize::from), args.format, quiet).await
+}
+
+/// How a command prints a run's report.
+pub struct Printing {
+    pub format: Format,
+    /// No progress lines on stderr.
+    pub quiet: bool,
+    /// The text report (with `--format text`).
+    pub text: fn(&confiture_engine::report::RunReport),
+}
+
+impl Printing {
+    /// The run report as `confiture run` prints it.
+    pub fn standard(format: Format, quiet: bool) -> Self {
+        Printing { format, quiet, text: render::print_run_report }
+    }
+}
+
+/// A single-stage command: its stage node, built by the command from its flags, run as a
+/// one-stage pipeline called `name` in `project`. Diagnostics about the node exit 5.
+pub async fn run_stage(
+    name: &str,
+    stage: confiture_engine::kdl::node::Node,
+    project: Arc<confiture_engine::project::Project>,
+    printing: Printing,
+) -> ExitCode {
+    let registry = confiture_plugins::registry();
+    let pipeline = match pipeline::from_nodes(name, vec![stage], project, &registry) {
+        Ok(p) => p,
+        Err(d) => {
+            render::eprint_diagnostics(&d);
+            return ExitCode::Config;
+        }
+    };
+    execute_with(pipeline, Some(1), printing.format, printing.quiet, printing.text).await
 }
 
 /// Run a loaded pipeline and print its report; shared by `run` and the single-stage commands.

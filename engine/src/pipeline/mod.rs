@@ -529,14 +529,18 @@ fn check_stage_refs(n: &Node, me: usize, stages: &[RawStage<'_>], dag: &Dag, reg
             }
             let outputs = stages[j].uses.as_ref().and_then(|(u, _)| registry.get(u)).map(|t| t.outputs());
             match (&r.output, outputs) {
-                (Some(out), Some(known)) if !known.contains(&out.as_str()) => d.push(
+                (Some(out), Some(known)) if !known.contains(out) => d.push(
                     Diagnostic::error(
                         "template::unknown-output",
                         t.span,
                         format!("stage `{}` has no output `{out}`", r.stage),
                     )
                     .with_label("unknown output")
-                    .with_help(decode::one_of("its outputs", known, out)),
+                    .with_help(decode::one_of(
+                        "its outputs",
+                        &known.iter().map(String::as_str).collect::<Vec<_>>(),
+                        out,
+                    )),
                 ),
                 _ => {}
             }

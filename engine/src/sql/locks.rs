@@ -9,10 +9,10 @@ use std::fmt;
 
 use pg_query::NodeEnum;
 use pg_query::protobuf::{AlterTableType, ConstrType, ObjectType, RangeVar};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// PostgreSQL's table lock modes, weakest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 pub enum LockMode {
     #[serde(rename = "ACCESS SHARE")]
     AccessShare,
@@ -80,7 +80,7 @@ impl fmt::Display for LockMode {
 }
 
 /// A lock on a relation, named as the statement names it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Lock {
     pub relation: String,
     pub mode: LockMode,

@@ -25,8 +25,8 @@ impl StageType for Sleep {
     fn summary(&self) -> &'static str {
         "wait, then succeed or fail"
     }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["slept_ms"]
+    fn outputs_schema(&self) -> Option<schemars::Schema> {
+        Some(schemars::json_schema!({ "type": "object", "properties": { "slept_ms": { "type": "integer" } } }))
     }
     /// Events of its own, as a stage type declares them (named like the migrate stage's, so the
     /// hooks in the corpus of invalid pipelines have real events to be told about).
@@ -74,8 +74,8 @@ impl StageType for Echo {
     fn summary(&self) -> &'static str {
         "output a message"
     }
-    fn outputs(&self) -> &'static [&'static str] {
-        &["message"]
+    fn outputs_schema(&self) -> Option<schemars::Schema> {
+        Some(schemars::json_schema!({ "type": "object", "properties": { "message": { "type": "string" } } }))
     }
     fn configure(&self, node: &Node, _cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
         let mut f = Fields::new(node, "echo");

@@ -16,15 +16,13 @@ pub static STAGES: &[&dyn StageType] = &[
     &stages::migrate::Migrate,
 ];
 
-/// The JSON Schemas of the built-in stages' outputs and commands, by file under `schemas/`.
-pub fn schemas() -> Vec<(&'static str, schemars::Schema)> {
-    vec![
-        ("stages/build.json", schemars::schema_for!(stages::build::BuildOutputs)),
-        ("stages/migrate.json", schemars::schema_for!(stages::migrate::MigrateOutputs)),
-        ("stages/diff.json", schemars::schema_for!(stages::diff::DiffOutputs)),
-        ("stages/lint.json", schemars::schema_for!(lint::report::LintOutputs)),
-        ("migrate-new.json", schemars::schema_for!(stages::migrate::NewMigration)),
-    ]
+/// The JSON Schemas of the built-in stages' outputs (from each stage type) and commands, by file
+/// under `schemas/`.
+pub fn schemas() -> Vec<(String, schemars::Schema)> {
+    let mut out: Vec<(String, schemars::Schema)> =
+        STAGES.iter().filter_map(|t| Some((format!("stages/{}.json", t.name()), t.outputs_schema()?))).collect();
+    out.push(("migrate-new.json".into(), schemars::schema_for!(stages::migrate::NewMigration)));
+    out
 }
 
 /// The registry of built-in stages.
@@ -40,7 +38,7 @@ mod tests {
     fn schemas_are_current() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../schemas");
         for (file, schema) in schemas() {
-            let path = dir.join(file);
+            let path = dir.join(&file);
             let want = serde_json::to_string_pretty(&schema).unwrap() + "\n";
             if std::env::var_os("CONFITURE_UPDATE_SCHEMAS").is_some() {
                 std::fs::create_dir_all(path.parent().unwrap()).unwrap();

@@ -29,6 +29,31 @@ pub enum Source {
     Migrations(PathBuf),
 }
 
+/// The keywords of the forms.
+const ENV: &str = "env:";
+const SCHEMA: &str = "schema";
+const SCHEMA_OF: &str = "schema:";
+const MIGRATIONS: &str = "migrations";
+const MIGRATIONS_IN: &str = "migrations:";
+
+/// A source as written on a command line, ready for a stage: a path (a file, a directory, the DIR
+/// of `migrations:DIR`) that exists becomes absolute, since the stage resolves relative paths
+/// against the project root and the user meant the working directory. Other forms are unchanged.
+pub fn from_command_line(value: &str) -> String {
+    let absolute = |p: &str| std::path::absolute(p).map(|a| a.display().to_string()).unwrap_or_else(|_| p.to_string());
+    let keyword = looks_like_dsn(value)
+        || value == SCHEMA
+        || value == MIGRATIONS
+        || [ENV, SCHEMA_OF, MIGRATIONS_IN].iter().any(|k| value.starts_with(k));
+    if !keyword && std::path::Path::new(value).exists() {
+        return absolute(value);
+    }
+    match value.strip_prefix(MIGRATIONS_IN) {
+        Some(dir) if std::path::Path::new(dir).exists() => format!("{MIGRATIONS_IN}{}", absolute(dir)),
+        _ => value.to_string(),
+    }
+}
+
 /// How sources are written, for help texts.
 pub const FORMS: &str = "a connection string, `env:NAME` (that environment's database), `schema` or `schema:ENV` \
 (an environment's schema files), `migrations` or `migrations:DIR` (the migration chain), or a path to a \
@@ -52,7 +77,7 @@ impl Source {
         if looks_like_dsn(&value) {
             return cx.database_ref(entry, d).map(Source::Live);
         }
-        if let Some(name) = value.strip_prefix("env:") {
+        if let Some(name) = value.strip_prefix(ENV) {
             return match cx.project.environment(name) {
                 Ok(e) if e.database.is_some() => Some(Source::Live(DatabaseRef::Environment(e))),
                 Ok(e) => {
@@ -65,8 +90,8 @@ impl Source {
                 }
             };
         }
-        if value == "schema" || value.starts_with("schema:") {
-            let env = match value.strip_prefix("schema:") {
+        if value == SCHEMA || value.starts_with(SCHEMA_OF) {
+            let env = match value.strip_prefix(SCHEMA_OF) {
                 Some(name) => match cx.project.environment(name) {
                     Ok(e) => e,
                     Err(e) => {
@@ -79,12 +104,12 @@ impl Source {
             let shown = env.schema.iter().map(|s| display_path(&s.path)).collect::<Vec<_>>().join(", ");
             return Some(Source::Ddl { shown, dirs: env.schema, file: None });
         }
-        if value == "migrations" {
+        if value == MIGRATIONS {
             let dir =
                 crate::stages::migrate::project_migrations_dir(cx.project).unwrap_or_else(|| "db/migrations".into());
             return Some(Source::Migrations(cx.project.resolve(&dir)));
         }
-        if let Some(dir) = value.strip_prefix("migrations:") {
+        if let Some(dir) = value.strip_prefix(MIGRATIONS_IN) {
             return Some(Source::Migrations(cx.project.resolve(&PathBuf::from(dir))));
         }
         let path = cx.project.resolve(&PathBuf::from(&value));

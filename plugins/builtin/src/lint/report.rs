@@ -31,6 +31,27 @@ pub struct LintCounts {
     pub info: usize,
 }
 
+impl LintOutputs {
+    /// `2 errors, 1 warning, 0 notes in 3 files (12 statements)`.
+    pub fn summary(&self) -> String {
+        let s = |n: usize| if n == 1 { "" } else { "s" };
+        let c = &self.counts;
+        format!(
+            "{} error{}, {} warning{}, {} note{} in {} file{} ({} statement{})",
+            c.error,
+            s(c.error),
+            c.warning,
+            s(c.warning),
+            c.info,
+            s(c.info),
+            self.files.len(),
+            s(self.files.len()),
+            self.statements,
+            s(self.statements)
+        )
+    }
+}
+
 impl LintCounts {
     pub fn of(findings: &[Finding]) -> Self {
         let n = |s| findings.iter().filter(|f| f.severity == s).count();

@@ -83,8 +83,8 @@ impl StageType for Build {
         "create a database from the schema files and seeds of an environment"
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["database", "url", "hash", "files", "statements", "cache_hit", "output"]
+    fn outputs_schema(&self) -> Option<schemars::Schema> {
+        Some(schemars::schema_for!(BuildOutputs))
     }
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {

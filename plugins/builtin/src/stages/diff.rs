@@ -22,6 +22,7 @@
 //! }
 //! ```
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,10 +30,11 @@ use std::time::Instant;
 use async_trait::async_trait;
 use confiture_engine::ExitCode;
 use confiture_engine::diag::Diagnostics;
+use confiture_engine::event::Tone;
 use confiture_engine::kdl::decode::Fields;
 use confiture_engine::kdl::node::{Node, Text};
 use confiture_engine::project::{DirSpec, Environment, display_path};
-use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
+use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 use serde::Serialize;
 
 use std::collections::HashSet;
@@ -106,21 +108,13 @@ impl StageType for Diff {
         "compare two schemas (live, DDL or migrations) and plan the migration between them"
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[
-            "from",
-            "to",
-            "changed",
-            "changes",
-            "steps",
-            "down_steps",
-            "statements",
-            "hazardous",
-            "sql",
-            "down_sql",
-            "files",
-            "timings_ms",
-        ]
+    fn outputs_schema(&self) -> Option<schemars::Schema> {
+        Some(schemars::schema_for!(DiffOutputs))
+    }
+
+    /// Whether the two sides match, else what differs; the files written.
+    fn text_report(&self, outputs: &BTreeMap<String, serde_json::Value>, paint: Paint<'_>) -> Option<Vec<String>> {
+        outputs.contains_key("changed").then(|| text(outputs, paint))
     }
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
@@ -436,4 +430,47 @@ fn generate(
     write(&up, &format!("{}{}\n", header("up"), up_sql))?;
     write(&down, &format!("{}{}\n", header("down"), down_sql.unwrap_or("")))?;
     Ok(vec![display_path(&up), display_path(&down)])
+}
+
+/// The text report of a diff's outputs (as the run report holds them).
+fn text(outputs: &BTreeMap<String, serde_json::Value>, paint: Paint<'_>) -> Vec<String> {
+    let shown = |k: &str| outputs.get(k).and_then(|v| v.as_str()).unwrap_or("?").to_string();
+    let statements = outputs.get("statements").and_then(serde_json::Value::as_u64).unwrap_or(0);
+    let mut out = Vec::new();
+    if outputs.get("changed") == Some(&serde_json::Value::Bool(false)) {
+        out.push(format!("{} matches {}", shown("from"), shown("to")));
+    } else {
+        out.push(format!("from {} to {}: {statements} statements", shown("from"), shown("to")));
+        out.extend(change_lines(outputs, paint));
+    }
+    for f in outputs.get("files").and_then(|f| f.as_array()).into_iter().flatten().filter_map(|f| f.as_str()) {
+        out.push(format!("wrote {f}"));
+    }
+    out
+}
+
+/// A diff's changes, a line each: `+` only in the target (`to`), `-` only in the source
+/// (`from`), `~` different, with what differs.
+pub fn change_lines(outputs: &BTreeMap<String, serde_json::Value>, paint: Paint<'_>) -> Vec<String> {
+    let changes = outputs.get("changes").and_then(|c| c.as_array()).cloned().unwrap_or_default();
+    let width = changes.iter().filter_map(|c| c["object"].as_str()).map(str::len).max().unwrap_or(0).min(60);
+    let side = |k: &str, or: &str| outputs.get(k).and_then(|v| v.as_str()).unwrap_or(or).to_string();
+    changes
+        .iter()
+        .map(|c| {
+            let object = c["object"].as_str().unwrap_or("?");
+            let (mark, what) = match c["action"].as_str() {
+                Some("create") => (paint("+", Tone::Good), format!("only in {}", side("to", "the target"))),
+                Some("drop") => (paint("-", Tone::Bad), format!("only in {}", side("from", "the source"))),
+                _ => (
+                    paint("~", Tone::Warn),
+                    c["details"]
+                        .as_array()
+                        .map(|d| d.iter().filter_map(|x| x.as_str()).collect::<Vec<_>>().join("; "))
+                        .unwrap_or_default(),
+                ),
+            };
+            format!("{mark} {object:<width$}  {what}")
+        })
+        .collect()
 }

@@ -35,10 +35,6 @@ impl StageType for Hooks {
         "a checkpoint in the graph where hooks attached to the stage run"
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &[]
-    }
-
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
         let mut f = Fields::new(node, format!("stage `{}` (hooks)", cx.stage));
         let description = f.setting_text("description", d).map(|t| t.display().to_string());

@@ -26,7 +26,7 @@ use confiture_engine::diag::{self, Diagnostic, Diagnostics};
 use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::Node;
 use confiture_engine::pg::{self, PgError};
-use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
+use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
 use crate::lint::check::{Live, Relation, RunnerTimeouts};
@@ -147,8 +147,15 @@ impl StageType for Lint {
         "check SQL against over 50 rules: locks, destructive changes, types, security"
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["files", "statements", "counts", "findings", "database_sizes"]
+    fn outputs_schema(&self) -> Option<schemars::Schema> {
+        Some(schemars::schema_for!(crate::lint::report::LintOutputs))
+    }
+
+    /// The counts (the findings themselves are the stage's code frames).
+    fn text_report(&self, outputs: &BTreeMap<String, serde_json::Value>, _paint: Paint<'_>) -> Option<Vec<String>> {
+        let o: LintOutputs =
+            serde_json::from_value(serde_json::Value::Object(outputs.clone().into_iter().collect())).ok()?;
+        Some(vec![o.summary()])
     }
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {

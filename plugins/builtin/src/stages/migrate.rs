@@ -38,7 +38,7 @@ use confiture_engine::diag::{Diagnostic, Diagnostics};
 use confiture_engine::event::EventKind;
 use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::Node;
-use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Stage, StageContext, StageError, StageType};
+use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 
 pub use files::new_stem;
 pub use prepare::NO_TRANSACTION;
@@ -194,8 +194,19 @@ impl StageType for Migrate {
         &[BEFORE_MIGRATION, AFTER_MIGRATION, MIGRATION_FAILED]
     }
 
-    fn outputs(&self) -> &'static [&'static str] {
-        &["mode", "database", "tracking_table", "table_exists", "current", "counts", "migrations"]
+    fn outputs_schema(&self) -> Option<schemars::Schema> {
+        Some(schemars::schema_for!(MigrateOutputs))
+    }
+
+    /// The migrations as a table, and the counts.
+    fn text_report(
+        &self,
+        outputs: &std::collections::BTreeMap<String, serde_json::Value>,
+        paint: Paint<'_>,
+    ) -> Option<Vec<String>> {
+        let o: MigrateOutputs =
+            serde_json::from_value(serde_json::Value::Object(outputs.clone().into_iter().collect())).ok()?;
+        Some(o.text(paint))
     }
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {

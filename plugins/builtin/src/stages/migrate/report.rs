@@ -1,9 +1,11 @@
 //! The outputs of a `migrate` stage (`schemas/stages/migrate.json`).
 
-use serde::Serialize;
+use confiture_engine::event::Tone;
+use confiture_engine::stage::Paint;
+use serde::{Deserialize, Serialize};
 
 /// What a `migrate` stage did or found.
-#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema, Deserialize)]
 #[schemars(title = "outputs of a migrate stage")]
 pub struct MigrateOutputs {
     /// up, down, status, verify, current, baseline, dry-run, dry-run-execute or preflight.
@@ -21,8 +23,58 @@ pub struct MigrateOutputs {
     pub migrations: Vec<MigrationReport>,
 }
 
+impl MigrateOutputs {
+    /// The text report: the target, a line per migration (with its statements in dry runs),
+    /// and the counts.
+    pub fn text(&self, paint: Paint<'_>) -> Vec<String> {
+        let mut out = vec![format!("database: {}   tracking table: {}", self.database, self.tracking_table)];
+        let width = self.migrations.iter().map(|r| r.name.len()).max().unwrap_or(0);
+        for r in &self.migrations {
+            let state = r.state.name();
+            let tone = match r.state {
+                State::Ran | State::Applied | State::Rehearsed | State::RolledBack | State::Baselined => Tone::Good,
+                State::Failed | State::Modified | State::MissingFromDisk => Tone::Bad,
+                _ => Tone::Warn,
+            };
+            let mut line = format!("{:>14}  {:<width$}  {}", r.version, r.name, paint(state, tone));
+            if let Some(ms) = r.execution_ms.filter(|_| r.state == State::Ran) {
+                line.push_str(&format!(" ({ms:.0} ms)"));
+            }
+            if r.transactional == Some(false) {
+                line.push_str(" [outside a transaction]");
+            }
+            out.push(line);
+            for st in &r.statements {
+                let locks: Vec<String> =
+                    st.locks.iter().map(|l| format!("{} on {}", l.mode.as_str(), l.relation)).collect();
+                let mut detail = String::new();
+                if let Some(why) = &st.why {
+                    detail.push_str(&format!(" [{why}: outside a transaction]"));
+                }
+                if !locks.is_empty() {
+                    detail.push_str(&format!(" — takes {}", locks.join(", ")));
+                }
+                out.push(format!("    line {:>4}: {}{detail}", st.line, st.sql));
+            }
+            if let Some(e) = &r.error {
+                out.push(format!("    {}", e.lines().next().unwrap_or("")));
+            }
+        }
+        let c = &self.counts;
+        out.push(format!(
+            "current: {}   applied {} · pending {} · modified {} · missing {}",
+            self.current.as_deref().unwrap_or("none"),
+            c.applied,
+            c.pending,
+            c.modified,
+            c.missing_from_disk
+        ));
+        out
+    }
+}
+
 /// How many migrations are in each state.
-#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Default, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct Counts {
     pub applied: usize,
     pub pending: usize,
@@ -34,7 +86,7 @@ pub struct Counts {
 }
 
 /// One migration.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct MigrationReport {
     pub version: String,
     pub name: String,
@@ -66,7 +118,7 @@ pub struct MigrationReport {
 }
 
 /// The state of a migration, as a stage saw or left it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum State {
     /// Recorded, and the file matches its checksum.
@@ -93,8 +145,27 @@ pub enum State {
     Rehearsed,
 }
 
+impl State {
+    /// As in the JSON report: `applied`, `missing-from-disk`, …
+    pub fn name(self) -> &'static str {
+        match self {
+            State::Applied => "applied",
+            State::Pending => "pending",
+            State::Modified => "modified",
+            State::MissingFromDisk => "missing-from-disk",
+            State::Ran => "ran",
+            State::Failed => "failed",
+            State::NotRun => "not-run",
+            State::RolledBack => "rolled-back",
+            State::Baselined => "baselined",
+            State::WouldRun => "would-run",
+            State::Rehearsed => "rehearsed",
+        }
+    }
+}
+
 /// One statement of a migration, for dry runs.
-#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema, Deserialize)]
 pub struct StatementReport {
     /// 1-based line in the file.
     pub line: usize,
