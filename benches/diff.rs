@@ -49,7 +49,7 @@ fn main() {
         rt.block_on(async {
             let info = pg::ConnInfo::parse(url).unwrap().with_defaults().unwrap();
             let s = pg::connect(&info, "bench").await.unwrap();
-            confiture_plugins::diff::introspect(&s).await.unwrap().objects.len()
+            confiture_plugins::catalog::introspect(&s).await.unwrap().objects.len()
         })
     };
     println!(

@@ -2,7 +2,8 @@
 //! introspection sees each kind, plans converge both ways, and plans order and flag what they must.
 
 use confiture_engine::pg::{self, Session, quote_ident, testing};
-use confiture_plugins::diff::{self, Model};
+use confiture_plugins::catalog::{self, Model};
+use confiture_plugins::diff;
 
 const RICH: &str = r#"
 CREATE ROLE diff_reader;
@@ -75,7 +76,7 @@ async fn converge(session: &Session, from: &Model, to: &Model) -> String {
     let plan = diff::plan(from, to).unwrap();
     let sql = plan.to_sql();
     session.client().batch_execute(&sql).await.unwrap_or_else(|e| panic!("{}\n{sql}", pg::describe(&e)));
-    let after = diff::introspect(session).await.unwrap();
+    let after = catalog::introspect(session).await.unwrap();
     let again = diff::plan(&after, to).unwrap();
     assert!(again.is_empty(), "second diff not empty:\n{}\nafter:\n{sql}", again.to_sql());
     assert!(after == *to);
@@ -86,8 +87,8 @@ async fn converge(session: &Session, from: &Model, to: &Model) -> String {
 async fn every_kind_of_object_is_read_and_rebuilt_both_ways() {
     let (_, rich) = database("rich", RICH).await;
     let (_, empty) = database("empty", "").await;
-    let m_rich = diff::introspect(&rich).await.unwrap();
-    let m_empty = diff::introspect(&empty).await.unwrap();
+    let m_rich = catalog::introspect(&rich).await.unwrap();
+    let m_empty = catalog::introspect(&empty).await.unwrap();
     let kinds: std::collections::BTreeSet<&str> = m_rich.objects.values().map(|o| o.kind()).collect();
     for kind in [
         "schema",
@@ -151,7 +152,7 @@ async fn a_view_over_a_retyped_column_is_dropped_and_recreated_around_the_change
     };
     let (_, a) = database("retype_a", &schema("text")).await;
     let (_, b) = database("retype_b", &schema("integer")).await;
-    let (ma, mb) = (diff::introspect(&a).await.unwrap(), diff::introspect(&b).await.unwrap());
+    let (ma, mb) = (catalog::introspect(&a).await.unwrap(), catalog::introspect(&b).await.unwrap());
     let plan = diff::plan(&ma, &mb).unwrap();
     let sql = plan.to_sql();
     let pos = |s: &str| sql.find(s).unwrap_or_else(|| panic!("no `{s}` in:\n{sql}"));
@@ -180,7 +181,7 @@ async fn drops_and_data_loss_are_flagged_and_names_are_freed_before_reuse() {
         "CREATE TABLE t (id bigint, email text);\nCREATE UNIQUE INDEX t_email ON t (lower(email));",
     )
     .await;
-    let (ma, mb) = (diff::introspect(&a).await.unwrap(), diff::introspect(&b).await.unwrap());
+    let (ma, mb) = (catalog::introspect(&a).await.unwrap(), catalog::introspect(&b).await.unwrap());
     let plan = diff::plan(&ma, &mb).unwrap();
     let sql = plan.to_sql();
     assert!(sql.find("DROP CONSTRAINT t_email").unwrap() < sql.find("CREATE UNIQUE INDEX t_email").unwrap(), "{sql}");
@@ -201,7 +202,7 @@ async fn enum_values_are_added_in_place_and_a_new_not_null_column_is_flagged() {
         "CREATE TYPE m AS ENUM ('a', 'b', 'c', 'd');\nCREATE TABLE t (id int, x m, y int NOT NULL);",
     )
     .await;
-    let (ma, mb) = (diff::introspect(&a).await.unwrap(), diff::introspect(&b).await.unwrap());
+    let (ma, mb) = (catalog::introspect(&a).await.unwrap(), catalog::introspect(&b).await.unwrap());
     let plan = diff::plan(&ma, &mb).unwrap();
     let sql = plan.to_sql();
     assert!(sql.contains("ALTER TYPE public.m ADD VALUE 'b' BEFORE 'c'"), "{sql}");

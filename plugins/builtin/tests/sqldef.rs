@@ -16,7 +16,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use confiture_engine::pg::{self, Session, quote_ident, testing};
-use confiture_plugins::diff::{self, Model};
+use confiture_plugins::catalog::{self, Model};
+use confiture_plugins::diff;
 use futures::StreamExt;
 
 #[derive(serde::Deserialize, Default, Clone)]
@@ -201,7 +202,7 @@ async fn compare(server: &pg::ConnInfo, a: &str, b: &str, case: &Case, verbose: 
             }
         }
     }
-    let (ma, mb) = match (diff::introspect(&sa).await, diff::introspect(&sb).await) {
+    let (ma, mb) = match (catalog::introspect(&sa).await, catalog::introspect(&sb).await) {
         (Ok(a), Ok(b)) => (a, b),
         (Err(e), _) | (_, Err(e)) => return Outcome::Fail(format!("introspection: {e}")),
     };
@@ -223,7 +224,7 @@ async fn converge(session: &Session, from: &Model, to: &Model, direction: &str, 
         eprintln!("--- {direction} plan:\n{sql}\n---");
     }
     session.client().batch_execute(&sql).await.map_err(|e| format!("{direction}: {}\n{sql}", pg::describe(&e)))?;
-    let after = diff::introspect(session).await.map_err(|e| e.to_string())?;
+    let after = catalog::introspect(session).await.map_err(|e| e.to_string())?;
     if &after != to {
         let mut out = format!("{direction}: not converged\n");
         let keys: BTreeSet<_> = after.objects.keys().chain(to.objects.keys()).collect();

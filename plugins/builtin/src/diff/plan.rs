@@ -19,9 +19,9 @@ use std::collections::{BTreeSet, BinaryHeap, HashMap};
 use petgraph::graph::{DiGraph, NodeIndex};
 use serde::Serialize;
 
-use super::model::{Key, Model, Object};
 use super::render;
 pub use super::render::Hazard;
+use crate::catalog::model::{Key, Model, Object};
 
 /// What happens to an object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema)]
@@ -175,7 +175,7 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
     // A sequence OWNED BY a column goes when the column goes.
     for o in a.objects.values() {
         if let Object::SequenceOwner { sequence, table, column } = o {
-            let col = Key(format!("column {table}.{}", super::model::ident(column)));
+            let col = Key(format!("column {table}.{}", crate::catalog::model::ident(column)));
             let table_key = Key(format!("table {table}"));
             let gone = |k: &Key| matches!(status.get(k), Some(Status::Drop | Status::Recreate));
             if gone(&col) || gone(&table_key) {
@@ -210,7 +210,7 @@ pub fn plan(a: &Model, b: &Model) -> Result<Plan, CycleError> {
         .filter_map(|o| match o {
             Object::SequenceOwner { sequence, table, column } => Some((
                 Key(format!("sequence {sequence}")),
-                Key(format!("column {table}.{}", super::model::ident(column))),
+                Key(format!("column {table}.{}", crate::catalog::model::ident(column))),
             )),
             _ => None,
         })

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeSet;
 
-use super::model::{Key, Model, Object, ident, literal};
+use crate::catalog::model::{Key, Model, Object, ident, literal};
 
 /// Something to know before running a statement.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, schemars::JsonSchema)]

@@ -14,7 +14,7 @@ use confiture_engine::pg::{self, ConnInfo, Session, quote_ident};
 use confiture_engine::project::{DirSpec, Environment, display_path};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, StageContext, StageError, looks_like_dsn};
 
-use super::model::Model;
+use crate::catalog::{self, Model};
 use crate::stages::build::{collect, execute};
 use crate::stages::migrate::{files, prepare};
 
@@ -164,14 +164,14 @@ pub async fn load(source: &Source, cx: &StageContext, dev: Option<&DatabaseRef>)
         Source::Live(r) => {
             let info = cx.database(r).await?;
             let session = pg::connect(&info, "confiture-diff").await?;
-            super::introspect(&session).await?
+            catalog::introspect(&session).await?
         }
         Source::Ddl { .. } | Source::Migrations(_) => {
             let server = scratch_server(dev, cx).await?;
             let scratch = Scratch::create(&server).await?;
             let result = fill(source, cx, &scratch.session, dev.is_none()).await;
             let model = match result {
-                Ok(()) => super::introspect(&scratch.session).await.map_err(StageError::from),
+                Ok(()) => catalog::introspect(&scratch.session).await.map_err(StageError::from),
                 Err(e) => Err(e),
             };
             scratch.drop().await;

@@ -39,7 +39,7 @@ use serde::Serialize;
 
 use std::collections::HashSet;
 
-use crate::diff::model::Key;
+use crate::catalog::model::Key;
 use crate::diff::plan::{Action, Change, Hazard, Step};
 use crate::diff::source::{self, Source};
 
@@ -328,7 +328,7 @@ impl Stage for DiffStage {
 
 impl DiffStage {
     /// A source's model without the excluded objects, and how long reading it took (ms).
-    async fn read(&self, source: &Source, cx: &StageContext) -> Result<(crate::diff::Model, u64), StageError> {
+    async fn read(&self, source: &Source, cx: &StageContext) -> Result<(crate::catalog::Model, u64), StageError> {
         let t0 = Instant::now();
         let mut model = source::load(source, cx, self.dev.as_ref()).await?;
         model.exclude(|name| self.excluded.is_match(name));
@@ -348,8 +348,8 @@ fn write(path: &std::path::Path, text: &str) -> Result<(), StageError> {
 /// The index builds of `up` that can move to a migration of their own, built CONCURRENTLY: new
 /// indexes on tables that exist already (and are not partitioned, which CONCURRENTLY does not
 /// support), that nothing else in the target depends on (a foreign key may need a unique index).
-fn concurrent_candidates(a: &crate::diff::Model, b: &crate::diff::Model, up: &crate::diff::Plan) -> HashSet<Key> {
-    use crate::diff::model::Object;
+fn concurrent_candidates(a: &crate::catalog::Model, b: &crate::catalog::Model, up: &crate::diff::Plan) -> HashSet<Key> {
+    use crate::catalog::model::Object;
     let needed: HashSet<&Key> = b.deps.values().flatten().collect();
     up.steps
         .iter()

@@ -160,7 +160,7 @@ pub fn project_tracking_table(project: &confiture_engine::project::Project) -> S
     let table = ProjectDefaults::decode(project, &mut Diagnostics::default())
         .table
         .unwrap_or_else(|| tracking::Table::parse("confiture_migrations").expect("a valid default"));
-    crate::diff::model::qname(&table.schema, &table.name)
+    crate::catalog::model::qname(&table.schema, &table.name)
 }
 
 /// The migrations directory confiture.kdl's `migrate { migrations "…" }` names, if any.

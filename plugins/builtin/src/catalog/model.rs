@@ -1,5 +1,5 @@
 //! The schema model: every object of a database that a migration can create, change or drop, read
-//! from the catalog by [`super::introspect`] and compared by [`super::plan`].
+//! from the catalog by [`super::introspect`] and compared by [`crate::diff::plan`].
 //!
 //! Objects are keyed by kind and qualified name, never by OID, so models of two databases compare.
 //! Definitions come from PostgreSQL's own deparsers (`pg_get_indexdef`, `pg_get_constraintdef`,
