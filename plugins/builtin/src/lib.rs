@@ -1,5 +1,6 @@
 //! confiture's built-in stages. Each lives in `stages/<name>.rs` and is listed once in [`STAGES`].
 
+pub mod build;
 pub mod catalog;
 pub mod diff;
 pub mod lint;

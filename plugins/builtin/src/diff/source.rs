@@ -14,8 +14,8 @@ use confiture_engine::pg::{self, ConnInfo, Session, quote_ident};
 use confiture_engine::project::{DirSpec, Environment, display_path};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, StageContext, StageError, looks_like_dsn};
 
+use crate::build::{collect, execute};
 use crate::catalog::{self, Model};
-use crate::stages::build::{collect, execute};
 use crate::stages::migrate::{files, prepare};
 
 /// A source of a schema.

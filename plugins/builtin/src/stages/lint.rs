@@ -319,7 +319,7 @@ fn read_inputs(root: &Path, settings: &Settings) -> Result<Vec<Input>, StageErro
             let key = |name: &std::ffi::OsStr| name.to_string_lossy().replace(".down.sql", ".~down.sql");
             let walker = walkdir::WalkDir::new(&path)
                 .follow_links(true)
-                .sort_by(move |a, b| crate::stages::build::natural_cmp(&key(a.file_name()), &key(b.file_name())));
+                .sort_by(move |a, b| crate::build::natural_cmp(&key(a.file_name()), &key(b.file_name())));
             for entry in
                 walker.into_iter().filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
             {
