@@ -257,7 +257,7 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
 }
 
 fn new(name: &str, dir: Option<&std::path::Path>, format: Format) -> ExitCode {
-    let Some(stem) = confiture_plugins::stages::migrate::new_stem(name, std::time::SystemTime::now()) else {
+    let Some(stem) = confiture_plugins::migrate::new_stem(name, std::time::SystemTime::now()) else {
         crate::render::error(format!("`{name}` has no letters or digits to name a migration with"));
         return ExitCode::Config;
     };
@@ -265,7 +265,7 @@ fn new(name: &str, dir: Option<&std::path::Path>, format: Format) -> ExitCode {
     let project = confiture_engine::project::Project::discover(&cwd).ok();
     let dir = dir
         .map(std::path::Path::to_path_buf)
-        .or_else(|| project.as_ref().and_then(confiture_plugins::stages::migrate::project_migrations_dir))
+        .or_else(|| project.as_ref().and_then(confiture_plugins::migrate::project::migrations_dir))
         .unwrap_or_else(|| PathBuf::from("db/migrations"));
     let root = project.map(|p| p.root).unwrap_or(cwd);
     let dir = if dir.is_absolute() { dir } else { root.join(dir) };
@@ -294,7 +294,7 @@ fn new(name: &str, dir: Option<&std::path::Path>, format: Format) -> ExitCode {
     }
     let shown = |p: &std::path::Path| confiture_engine::project::display_path(p);
     match format {
-        Format::Json => crate::render::print_json(&confiture_plugins::stages::migrate::NewMigration {
+        Format::Json => crate::render::print_json(&confiture_plugins::migrate::NewMigration {
             schema_version: 1,
             version: stem.split('_').next().unwrap_or_default().to_string(),
             up: shown(&up),

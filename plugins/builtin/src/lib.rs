@@ -4,6 +4,7 @@ pub mod build;
 pub mod catalog;
 pub mod diff;
 pub mod lint;
+pub mod migrate;
 pub mod stages;
 
 use confiture_engine::stage::{Registry, StageType};
@@ -23,7 +24,7 @@ pub static STAGES: &[&dyn StageType] = &[
 pub fn schemas() -> Vec<(String, schemars::Schema)> {
     let mut out: Vec<(String, schemars::Schema)> =
         STAGES.iter().filter_map(|t| Some((format!("stages/{}.json", t.name()), t.outputs_schema()?))).collect();
-    out.push(("migrate-new.json".into(), schemars::schema_for!(stages::migrate::NewMigration)));
+    out.push(("migrate-new.json".into(), schemars::schema_for!(migrate::NewMigration)));
     out
 }
 

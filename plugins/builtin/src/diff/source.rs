@@ -16,7 +16,7 @@ use confiture_engine::stage::{ConfigureCx, DatabaseRef, StageContext, StageError
 
 use crate::build::{collect, execute};
 use crate::catalog::{self, Model};
-use crate::stages::migrate::{files, prepare};
+use crate::migrate::{files, prepare};
 
 /// A source of a schema.
 #[derive(Clone, Debug)]
@@ -105,8 +105,7 @@ impl Source {
             return Some(Source::Ddl { shown, dirs: env.schema, file: None });
         }
         if value == MIGRATIONS {
-            let dir =
-                crate::stages::migrate::project_migrations_dir(cx.project).unwrap_or_else(|| "db/migrations".into());
+            let dir = crate::migrate::project::migrations_dir(cx.project).unwrap_or_else(|| "db/migrations".into());
             return Some(Source::Migrations(cx.project.resolve(&dir)));
         }
         if let Some(dir) = value.strip_prefix(MIGRATIONS_IN) {

@@ -154,9 +154,8 @@ impl StageType for Diff {
                 }
             }
         }
-        globs.add(
-            globset::Glob::new(&globset::escape(&crate::stages::migrate::project_tracking_table(cx.project))).ok()?,
-        );
+        globs
+            .add(globset::Glob::new(&globset::escape(&crate::migrate::project::tracking_table_name(cx.project))).ok()?);
         let excluded = globs.build().ok()?;
         f.finish(d);
         let missing = |d: &mut Diagnostics, what: &str| {
@@ -181,7 +180,7 @@ impl StageType for Diff {
         let generate = match generate {
             Some(name) => {
                 let dir = migrations
-                    .or_else(|| crate::stages::migrate::project_migrations_dir(cx.project))
+                    .or_else(|| crate::migrate::project::migrations_dir(cx.project))
                     .unwrap_or_else(|| "db/migrations".into());
                 Some((name, cx.project.resolve(&dir)))
             }
@@ -299,7 +298,7 @@ impl Stage for DiffStage {
                         Some(&down.to_sql()),
                         &self.from,
                         &self.to,
-                        Some(crate::stages::migrate::NO_TRANSACTION),
+                        Some(crate::migrate::NO_TRANSACTION),
                     )?);
                 }
             } else {
@@ -405,7 +404,7 @@ fn generate(
     to: &Source,
     directive: Option<&str>,
 ) -> Result<Vec<String>, StageError> {
-    let stem = crate::stages::migrate::new_stem(name, now).ok_or_else(|| {
+    let stem = crate::migrate::new_stem(name, now).ok_or_else(|| {
         StageError::new(
             ExitCode::Config,
             format!("`{name}` is not a migration name: use letters, digits and underscores"),

@@ -177,10 +177,15 @@ impl StageType for Lint {
         settings.severity.extend(own.severity);
         settings.deny_warnings = own.deny_warnings.or(settings.deny_warnings);
         settings.kind = own.kind.or(settings.kind);
-        let runner_timeouts = crate::stages::migrate::project_timeouts(cx.project);
+        // Timeouts confiture.kdl's `migrate { }` sets for every migration satisfy the timeout rules.
+        let runner = crate::migrate::project::Defaults::decode(cx.project, &mut Diagnostics::default());
+        let runner_timeouts = RunnerTimeouts {
+            lock_timeout: runner.lock_timeout.is_some(),
+            statement_timeout: runner.statement_timeout.is_some(),
+        };
         if settings.paths.is_empty() {
             // The migrations confiture.kdl's `migrate { }` names, and the schema, where they exist.
-            let migrations = crate::stages::migrate::project_migrations_dir(cx.project)
+            let migrations = crate::migrate::project::migrations_dir(cx.project)
                 .map_or_else(|| "db/migrations".to_string(), |d| d.display().to_string());
             settings.paths = vec![migrations, "db/schema".to_string()];
             settings.default_paths = true;

@@ -21,17 +21,8 @@
 //! `down` takes `steps N` or `to "VERSION"`; `baseline` takes `through "VERSION"`; `preflight` takes
 //! `against "scratch"` (a database to rehearse on).
 
-pub(crate) mod files;
-mod indexes;
-pub(crate) mod prepare;
-mod report;
-mod run;
-mod session;
-mod tracking;
-
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use confiture_engine::diag::{Diagnostic, Diagnostics};
@@ -40,146 +31,15 @@ use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::Node;
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 
-pub use files::new_stem;
-pub use prepare::NO_TRANSACTION;
-pub use report::{MigrateOutputs, NewMigration};
+use crate::migrate::project::{Defaults, tracking_table};
+use crate::migrate::{self, DownTo, Job, MigrateOutputs, Mode, files, tracking};
 
 /// The `migrate` stage type.
 pub struct Migrate;
 
-/// What a migrate stage does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Mode {
-    Up,
-    Down,
-    Status,
-    Verify,
-    Current,
-    Baseline,
-    DryRun,
-    DryRunExecute,
-    Preflight,
-}
-
-impl Mode {
-    const ALL: [(&'static str, Mode); 9] = [
-        ("up", Mode::Up),
-        ("down", Mode::Down),
-        ("status", Mode::Status),
-        ("verify", Mode::Verify),
-        ("current", Mode::Current),
-        ("baseline", Mode::Baseline),
-        ("dry-run", Mode::DryRun),
-        ("dry-run-execute", Mode::DryRunExecute),
-        ("preflight", Mode::Preflight),
-    ];
-
-    pub fn name(self) -> &'static str {
-        Mode::ALL.iter().find(|(_, m)| *m == self).map(|(n, _)| *n).expect("every mode is listed")
-    }
-
-    fn parse(s: &str) -> Option<Mode> {
-        Mode::ALL.iter().find(|(n, _)| *n == s).map(|(_, m)| *m)
-    }
-}
-
-/// How far `down` goes.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum DownTo {
-    Steps(u64),
-    Version(String),
-}
-
 /// A configured migrate stage.
 #[derive(Debug)]
-pub struct MigrateStage {
-    mode: Mode,
-    database: Option<DatabaseRef>,
-    dir: PathBuf,
-    table: tracking::Table,
-    target: Option<String>,
-    down: DownTo,
-    through: Option<String>,
-    against: Option<DatabaseRef>,
-    lock_timeout: Option<Duration>,
-    statement_timeout: Option<Duration>,
-}
-
-/// Before each migration runs (up or down, with its SQL): hooks may deny it.
-pub const BEFORE_MIGRATION: EventKind = EventKind("before-migration");
-/// After a migration ran, with `execution_ms`.
-pub const AFTER_MIGRATION: EventKind = EventKind("after-migration");
-/// When a migration failed, with the `error`.
-pub const MIGRATION_FAILED: EventKind = EventKind("migration-failed");
-
-/// How long `up`, `down` and `baseline` wait for another runner without `lock-timeout`.
-const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
-
-/// What confiture.kdl's `migrate { … }` block sets for every migrate stage and command.
-#[derive(Debug, Default)]
-struct ProjectDefaults {
-    dir: Option<PathBuf>,
-    table: Option<tracking::Table>,
-    lock_timeout: Option<Duration>,
-    statement_timeout: Option<Duration>,
-}
-
-impl ProjectDefaults {
-    fn decode(project: &confiture_engine::project::Project, d: &mut Diagnostics) -> Self {
-        let Some(node) = project.stage_defaults("migrate") else { return Self::default() };
-        let mut pd = Diagnostics::default();
-        let mut f = Fields::new(node, "`migrate` in confiture.kdl");
-        let defaults = ProjectDefaults {
-            dir: f.setting_text("migrations", &mut pd).map(|t| PathBuf::from(t.display())),
-            table: f.setting("tracking-table", &mut pd).and_then(|e| tracking_table(e, &mut pd)),
-            lock_timeout: f.setting("lock-timeout", &mut pd).and_then(|e| decode::pg_timeout(e, &mut pd)),
-            statement_timeout: f.setting("statement-timeout", &mut pd).and_then(|e| decode::pg_timeout(e, &mut pd)),
-        };
-        f.finish(&mut pd);
-        if let Some(source) = &project.source {
-            pd = pd.finish(source);
-        }
-        d.extend(pd);
-        defaults
-    }
-}
-
-/// Whether confiture.kdl makes every migration run with a lock_timeout / statement_timeout
-/// (`migrate { lock-timeout "5s" }`): the lint rules about those timeouts are then satisfied.
-pub fn project_timeouts(project: &confiture_engine::project::Project) -> crate::lint::check::RunnerTimeouts {
-    let defaults = ProjectDefaults::decode(project, &mut Diagnostics::default());
-    crate::lint::check::RunnerTimeouts {
-        lock_timeout: defaults.lock_timeout.is_some(),
-        statement_timeout: defaults.statement_timeout.is_some(),
-    }
-}
-
-/// The tracking table (confiture.kdl's `migrate { tracking-table "…" }`, else
-/// public.confiture_migrations) as the diff model names it: confiture's bookkeeping, not schema.
-pub fn project_tracking_table(project: &confiture_engine::project::Project) -> String {
-    let table = ProjectDefaults::decode(project, &mut Diagnostics::default())
-        .table
-        .unwrap_or_else(|| tracking::Table::parse("confiture_migrations").expect("a valid default"));
-    crate::catalog::model::qname(&table.schema, &table.name)
-}
-
-/// The migrations directory confiture.kdl's `migrate { migrations "…" }` names, if any.
-pub fn project_migrations_dir(project: &confiture_engine::project::Project) -> Option<PathBuf> {
-    ProjectDefaults::decode(project, &mut Diagnostics::default()).dir
-}
-
-fn tracking_table(e: &confiture_engine::kdl::node::Entry, d: &mut Diagnostics) -> Option<tracking::Table> {
-    let t = decode::static_text(e, d)?;
-    let parsed = tracking::Table::parse(&t);
-    if parsed.is_none() {
-        d.push(
-            Diagnostic::error("pipeline::wrong-type", e.span, format!("`{t}` is not a table name"))
-                .with_label("expected table or schema.table")
-                .with_help("e.g. \"confiture_migrations\" or \"ops.migrations\""),
-        );
-    }
-    parsed
-}
+pub struct MigrateStage(Job);
 
 impl StageType for Migrate {
     fn name(&self) -> &'static str {
@@ -191,7 +51,7 @@ impl StageType for Migrate {
     }
 
     fn events(&self) -> &'static [EventKind] {
-        &[BEFORE_MIGRATION, AFTER_MIGRATION, MIGRATION_FAILED]
+        &[migrate::BEFORE_MIGRATION, migrate::AFTER_MIGRATION, migrate::MIGRATION_FAILED]
     }
 
     fn outputs_schema(&self) -> Option<schemars::Schema> {
@@ -210,7 +70,7 @@ impl StageType for Migrate {
     }
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
-        let defaults = ProjectDefaults::decode(cx.project, d);
+        let defaults = Defaults::decode(cx.project, d);
         let mut f = Fields::new(node, format!("stage `{}` (migrate)", cx.stage));
         let mode_entry = f.setting("mode", d);
         let mode = match mode_entry {
@@ -352,7 +212,7 @@ impl StageType for Migrate {
             );
             return None;
         }
-        Some(Arc::new(MigrateStage {
+        Some(Arc::new(MigrateStage(Job {
             mode,
             database,
             dir,
@@ -367,7 +227,7 @@ impl StageType for Migrate {
             against,
             lock_timeout,
             statement_timeout,
-        }))
+        })))
     }
 }
 
@@ -375,24 +235,24 @@ impl StageType for Migrate {
 impl Stage for MigrateStage {
     fn settings(&self) -> serde_json::Value {
         serde_json::json!({
-            "mode": self.mode.name(),
-            "database": self.database.as_ref().map(DatabaseRef::describe),
-            "migrations": self.dir.display().to_string(),
-            "tracking_table": self.table.to_string(),
-            "target": self.target,
-            "down": match &self.down {
-                DownTo::Steps(n) if self.mode == Mode::Down => Some(format!("{n} step(s)")),
-                DownTo::Version(v) if self.mode == Mode::Down => Some(format!("to {v}")),
+            "mode": self.0.mode.name(),
+            "database": self.0.database.as_ref().map(DatabaseRef::describe),
+            "migrations": self.0.dir.display().to_string(),
+            "tracking_table": self.0.table.to_string(),
+            "target": self.0.target,
+            "down": match &self.0.down {
+                DownTo::Steps(n) if self.0.mode == Mode::Down => Some(format!("{n} step(s)")),
+                DownTo::Version(v) if self.0.mode == Mode::Down => Some(format!("to {v}")),
                 _ => None,
             },
-            "through": self.through,
-            "against": self.against.as_ref().map(DatabaseRef::describe),
-            "lock_timeout": self.lock_timeout.map(|d| humantime::format_duration(d).to_string()),
-            "statement_timeout": self.statement_timeout.map(|d| humantime::format_duration(d).to_string()),
+            "through": self.0.through,
+            "against": self.0.against.as_ref().map(DatabaseRef::describe),
+            "lock_timeout": self.0.lock_timeout.map(|d| humantime::format_duration(d).to_string()),
+            "statement_timeout": self.0.statement_timeout.map(|d| humantime::format_duration(d).to_string()),
         })
     }
 
     async fn run(&self, cx: &StageContext) -> Result<Outputs, StageError> {
-        run::run(self, cx).await
+        migrate::run(&self.0, cx).await
     }
 }

@@ -7,15 +7,15 @@
 //! every setting, temporary tables — and the runner's `lock_timeout` / `statement_timeout` are set
 //! again. None of this releases the advisory lock.
 
-use super::MigrateStage;
+use super::Job;
 
 /// `SET` statements for the runner's timeouts (each at least 1 ms: 0 would mean "no limit").
-pub fn settings(stage: &MigrateStage) -> String {
+pub fn settings(job: &Job) -> String {
     let mut sql = String::new();
-    if let Some(t) = stage.lock_timeout {
+    if let Some(t) = job.lock_timeout {
         sql.push_str(&format!("SET lock_timeout = {};", t.as_millis().max(1)));
     }
-    if let Some(t) = stage.statement_timeout {
+    if let Some(t) = job.statement_timeout {
         sql.push_str(&format!("SET statement_timeout = {};", t.as_millis().max(1)));
     }
     sql
@@ -23,6 +23,6 @@ pub fn settings(stage: &MigrateStage) -> String {
 
 /// The statements that reset the session before a migration. They may run inside a transaction
 /// (a rehearsal runs every migration in one).
-pub fn reset(stage: &MigrateStage) -> String {
-    format!("SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP; {}", settings(stage))
+pub fn reset(job: &Job) -> String {
+    format!("SET SESSION AUTHORIZATION DEFAULT; RESET ROLE; RESET ALL; DISCARD TEMP; {}", settings(job))
 }
