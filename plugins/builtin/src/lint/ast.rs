@@ -187,6 +187,32 @@ pub fn index_columns(i: &protobuf::IndexStmt) -> Vec<String> {
     out
 }
 
+/// The column an `ALTER TABLE … ADD COLUMN` command adds.
+pub fn added_column(c: &protobuf::AlterTableCmd) -> Option<&protobuf::ColumnDef> {
+    (subtype(c) == Some(protobuf::AlterTableType::AtAddColumn)).then(|| cmd_column(c)).flatten()
+}
+
+/// The columns an `ALTER TABLE` adds.
+pub fn added_columns(s: &protobuf::AlterTableStmt) -> impl Iterator<Item = &protobuf::ColumnDef> {
+    alter_cmds(s).filter_map(added_column)
+}
+
+/// Columns a statement creates: those of CREATE TABLE and ALTER TABLE … ADD COLUMN, with their
+/// table.
+pub fn new_columns(node: &NodeEnum) -> Vec<(String, &protobuf::ColumnDef)> {
+    match node {
+        NodeEnum::CreateStmt(s) => {
+            let table = s.relation.as_ref().map(rel).unwrap_or_default();
+            table_elements(s).0.into_iter().map(|c| (table.clone(), c)).collect()
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let table = a.relation.as_ref().map(rel).unwrap_or_default();
+            added_columns(a).map(|c| (table.clone(), c)).collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
 /// Columns a statement defines or retypes: those of CREATE TABLE, ALTER TABLE … ADD COLUMN and
 /// ALTER COLUMN … TYPE, with their table.
 pub fn defined_columns(node: &NodeEnum) -> Vec<(String, &protobuf::ColumnDef)> {

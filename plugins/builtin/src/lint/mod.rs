@@ -6,14 +6,22 @@
 
 pub mod ast;
 pub mod check;
+pub mod facts;
+pub mod findings;
+pub mod ignores;
+pub mod parse;
 pub mod report;
 pub mod rules;
+pub mod scope;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use check::{Cx, FileKind, Input, LintResult, Stmt, lint};
+pub use check::{LintResult, Stmt, lint};
+pub use findings::{Cx, Finding};
+pub use parse::{FileKind, Input};
+pub use scope::{Live, Relation, RunnerTimeouts};
 
 /// How serious a finding is.
 #[derive(
@@ -104,9 +112,14 @@ impl Meta {
     }
 }
 
-/// A lint rule. `check` sees each statement in order; `finish` runs once at the end.
-pub trait Rule: Sync + Send {
+/// A rule's identity: written by [`declare_rule!`] from the rule's declaration.
+pub trait Described {
     fn meta(&self) -> &'static Meta;
+}
+
+/// A lint rule. `check` sees each statement in order; `finish` runs once at the end. What a rule
+/// needs to remember between them is its own state ([`Cx::state`]).
+pub trait Rule: Described + Sync + Send {
     fn check(&self, _stmt: &Stmt<'_>, _cx: &mut Cx<'_>) {}
     fn finish(&self, _cx: &mut Cx<'_>) {}
 }
@@ -136,6 +149,12 @@ macro_rules! declare_rule {
                 doc: concat!($($doc, "\n"),*),
             };
         }
+
+        impl $crate::lint::Described for $name {
+            fn meta(&self) -> &'static $crate::lint::Meta {
+                &Self::META
+            }
+        }
     };
 }
 
@@ -148,7 +167,7 @@ pub struct Config {
     pub deny_warnings: bool,
     /// Timeouts the migration runner sets (`migrate { lock-timeout …; statement-timeout … }` in
     /// confiture.kdl): the timeout rules are satisfied by them.
-    pub runner_timeouts: check::RunnerTimeouts,
+    pub runner_timeouts: RunnerTimeouts,
 }
 
 impl Config {
@@ -164,7 +183,7 @@ pub mod testing {
     use super::*;
 
     /// Lint `sql` as a migration with only `rule` enabled (at warning if it is opt-in).
-    pub fn findings(rule: &dyn Rule, sql: &str) -> Vec<check::Finding> {
+    pub fn findings(rule: &dyn Rule, sql: &str) -> Vec<Finding> {
         let mut config = Config::default();
         for r in rules::RULES {
             config.severity.insert(r.meta().id.into(), Severity::Off);

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::check::Finding;
+use super::Finding;
 use super::{Severity, rules};
 
 /// The outputs of a `lint` stage.

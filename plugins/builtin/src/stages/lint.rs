@@ -29,9 +29,9 @@ use confiture_engine::pg::{self, PgError};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 
-use crate::lint::check::{Live, Relation, RunnerTimeouts};
 use crate::lint::report::{LintCounts, LintOutputs};
 use crate::lint::{Config, FileKind, Input, Severity, rules};
+use crate::lint::{Live, Relation, RunnerTimeouts};
 
 /// The `lint` stage type.
 pub struct Lint;

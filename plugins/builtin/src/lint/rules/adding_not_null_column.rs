@@ -28,17 +28,9 @@ declare_rule! {
 }
 
 impl Rule for AddingNotNullColumn {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::AlterTableStmt(a) = s.node else { return };
-        for cmd in ast::alter_cmds(a) {
-            if ast::subtype(cmd) != Some(AlterTableType::AtAddColumn) {
-                continue;
-            }
-            let Some(col) = ast::cmd_column(cmd) else { continue };
+        for col in ast::added_columns(a) {
             let has = |t| ast::column_constraints(col).any(|c| ast::is(c, t));
             let not_null = col.is_not_null || has(ConstrType::ConstrNotnull) || has(ConstrType::ConstrPrimary);
             let filled = has(ConstrType::ConstrDefault)

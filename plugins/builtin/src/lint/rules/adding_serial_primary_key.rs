@@ -32,17 +32,9 @@ declare_rule! {
 }
 
 impl Rule for AddingSerialPrimaryKey {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::AlterTableStmt(a) = s.node else { return };
-        for cmd in ast::alter_cmds(a) {
-            if ast::subtype(cmd) != Some(AlterTableType::AtAddColumn) {
-                continue;
-            }
-            let Some(col) = ast::cmd_column(cmd) else { continue };
+        for col in ast::added_columns(a) {
             let serial = col.type_name.as_ref().is_some_and(|t| ast::type_of(t).name.ends_with("serial"));
             let identity = ast::column_constraints(col).any(|c| ast::is(c, ConstrType::ConstrIdentity));
             let primary = ast::column_constraints(col).any(|c| ast::is(c, ConstrType::ConstrPrimary));

@@ -30,17 +30,9 @@ declare_rule! {
 }
 
 impl Rule for AddingStoredGeneratedColumn {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::AlterTableStmt(a) = s.node else { return };
-        for cmd in ast::alter_cmds(a) {
-            if ast::subtype(cmd) != Some(AlterTableType::AtAddColumn) {
-                continue;
-            }
-            let Some(col) = ast::cmd_column(cmd) else { continue };
+        for col in ast::added_columns(a) {
             if !ast::column_constraints(col).any(|c| ast::is(c, ConstrType::ConstrGenerated)) {
                 continue;
             }

@@ -28,25 +28,15 @@ declare_rule! {
 }
 
 impl Rule for BanChar {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        for (table, col) in ast::defined_columns(s.node) {
-            let Some(ty) = col.type_name.as_ref().map(ast::type_of) else { continue };
-            if ty.name == "bpchar" {
-                cx.report(
-                    s,
-                    col.type_name.as_ref().map_or(col.location, |t| t.location),
-                    format!(
-                        "{table}.{} is char(n): padded with spaces, compared ignoring them",
-                        ast::column_name(s.node, col)
-                    ),
-                    "use text (with a CHECK on its length if needed)",
-                );
-            }
-        }
+        let banned = |ty: &ast::Type| (ty.name == "bpchar").then(|| "char(n)".to_string());
+        super::report_types(
+            s,
+            cx,
+            banned,
+            "padded with spaces, compared ignoring them",
+            "use text (with a CHECK on its length if needed)",
+        );
     }
 }
 

@@ -28,25 +28,15 @@ declare_rule! {
 }
 
 impl Rule for BanMoney {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        for (table, col) in ast::defined_columns(s.node) {
-            let Some(ty) = col.type_name.as_ref().map(ast::type_of) else { continue };
-            if ty.name == "money" {
-                cx.report(
-                    s,
-                    col.type_name.as_ref().map_or(col.location, |t| t.location),
-                    format!(
-                        "{table}.{} is money: its precision depends on the server's locale",
-                        ast::column_name(s.node, col)
-                    ),
-                    "use numeric (and store the currency)",
-                );
-            }
-        }
+        let banned = |ty: &ast::Type| (ty.name == "money").then(|| "money".to_string());
+        super::report_types(
+            s,
+            cx,
+            banned,
+            "its precision depends on the server's locale",
+            "use numeric (and store the currency)",
+        );
     }
 }
 

@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for Cluster {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::ClusterStmt(c) = s.node else { return };
         if s.kind == crate::lint::FileKind::Schema {

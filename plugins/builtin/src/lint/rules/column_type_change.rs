@@ -34,10 +34,6 @@ declare_rule! {
 }
 
 impl Rule for ColumnTypeChange {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::AlterTableStmt(a) = s.node else { return };
         let Some(table) = a.relation.as_ref().map(ast::rel) else { return };

@@ -32,10 +32,6 @@ declare_rule! {
 }
 
 impl Rule for ConcurrentlyInTransaction {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         if let Some(what) = s.non_transactional()
             && cx.facts.in_transaction

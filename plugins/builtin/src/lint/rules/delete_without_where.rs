@@ -28,10 +28,6 @@ declare_rule! {
 }
 
 impl Rule for DeleteWithoutWhere {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::DeleteStmt(d) = s.node else { return };
         if !s.is_migration() || d.where_clause.is_some() {

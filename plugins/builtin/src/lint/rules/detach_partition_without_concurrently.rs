@@ -30,10 +30,6 @@ declare_rule! {
 }
 
 impl Rule for DetachPartitionWithoutConcurrently {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::AlterTableStmt(a) = s.node else { return };
         for cmd in ast::alter_cmds(a) {

@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for DomainWithConstraints {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::CreateDomainStmt(d) = s.node else { return };
         let checks = d

@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for DropDatabase {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::DropdbStmt(d) = s.node else { return };
         cx.report(

@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for DropSchema {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::DropStmt(d) = s.node else { return };
         if s.kind == crate::lint::FileKind::Schema || d.remove_type != ObjectType::ObjectSchema as i32 {

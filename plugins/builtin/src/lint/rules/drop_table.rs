@@ -31,10 +31,6 @@ declare_rule! {
 }
 
 impl Rule for DropTable {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::DropStmt(d) = s.node else { return };
         if s.kind == crate::lint::FileKind::Schema || d.remove_type != ObjectType::ObjectTable as i32 {

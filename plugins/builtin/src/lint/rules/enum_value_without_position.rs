@@ -28,10 +28,6 @@ declare_rule! {
 }
 
 impl Rule for EnumValueWithoutPosition {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::AlterEnumStmt(e) = s.node else { return };
         if e.new_val.is_empty() || !e.old_val.is_empty() || !e.new_val_neighbor.is_empty() {

@@ -33,10 +33,6 @@ declare_rule! {
 }
 
 impl Rule for ForeignKeyWithoutIndex {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn finish(&self, cx: &mut Cx<'_>) {
         let live = cx.scope.live;
         let mut missing = Vec::new();

@@ -28,10 +28,6 @@ declare_rule! {
 }
 
 impl Rule for GrantToPublic {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         // GRANT, and ALTER DEFAULT PRIVILEGES … GRANT (which grants on every future object).
         let g = match s.node {

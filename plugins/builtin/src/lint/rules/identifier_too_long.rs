@@ -28,10 +28,6 @@ declare_rule! {
 }
 
 impl Rule for IdentifierTooLong {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         // The parser has already truncated names in the tree; the scanner sees them as written.
         let text = s.text();

@@ -32,11 +32,7 @@ declare_rule! {
 /// The rule's metadata, for the driver (which reports these findings itself).
 pub static META: &Meta = &IgnoreWithoutReason::META;
 
-impl Rule for IgnoreWithoutReason {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-}
+impl Rule for IgnoreWithoutReason {}
 
 #[cfg(test)]
 mod tests {

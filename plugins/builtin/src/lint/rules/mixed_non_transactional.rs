@@ -34,10 +34,6 @@ declare_rule! {
 }
 
 impl Rule for MixedNonTransactional {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         if !s.is_migration() || matches!(s.node, NodeEnum::VariableSetStmt(_) | NodeEnum::TransactionStmt(_)) {
             return;

@@ -4,6 +4,7 @@
 
 pub(crate) mod prelude {
     pub use crate::declare_rule;
+    pub use crate::lint::facts::At;
     #[cfg(test)]
     pub use crate::lint::testing::{check_rule, findings};
     pub use crate::lint::{Cx, Meta, Rule, Stmt, ast};
@@ -54,7 +55,7 @@ mod require_lock_timeout;
 mod require_primary_key;
 mod require_statement_timeout;
 mod rls_without_policy;
-pub mod secret_column;
+mod secret_column;
 mod security_definer_search_path;
 mod set_not_null;
 mod snake_case_names;
@@ -66,7 +67,29 @@ mod update_without_where;
 mod vacuum_full;
 mod volatile_default;
 
-use super::{Meta, Rule};
+use super::{Cx, Meta, Rule, Stmt, ast};
+
+/// What the type rules share: report every column `stmt` defines or retypes whose type `banned`
+/// picks out, as "`table.column` is `what`: `why`" — `banned` gives `what`, from the type.
+pub(crate) fn report_types(
+    stmt: &Stmt<'_>,
+    cx: &mut Cx<'_>,
+    banned: impl Fn(&ast::Type) -> Option<String>,
+    why: &str,
+    help: &str,
+) {
+    for (table, col) in ast::defined_columns(stmt.node) {
+        let Some(ty) = col.type_name.as_ref().map(ast::type_of) else { continue };
+        if let Some(what) = banned(&ty) {
+            cx.report(
+                stmt,
+                col.type_name.as_ref().map_or(col.location, |t| t.location),
+                format!("{table}.{} is {what}: {why}", ast::column_name(stmt.node, col)),
+                help,
+            );
+        }
+    }
+}
 
 pub use ignore_without_reason::META as IGNORE_WITHOUT_REASON_META;
 pub use unused_ignore::META as UNUSED_IGNORE_META;

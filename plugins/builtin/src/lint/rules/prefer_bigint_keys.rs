@@ -34,10 +34,6 @@ declare_rule! {
 const NARROW: &[&str] = &["int4", "int2", "int", "integer", "smallint", "serial", "serial4", "smallserial", "serial2"];
 
 impl Rule for PreferBigintKeys {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let table_keys: Vec<String> = match s.node {
             NodeEnum::CreateStmt(c) => ast::table_elements(c)

@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for PreferIdentity {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         for (table, col) in ast::defined_columns(s.node) {
             let Some(ty) = col.type_name.as_ref().map(ast::type_of) else { continue };

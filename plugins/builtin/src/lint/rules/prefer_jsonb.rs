@@ -28,25 +28,9 @@ declare_rule! {
 }
 
 impl Rule for PreferJsonb {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        for (table, col) in ast::defined_columns(s.node) {
-            let Some(ty) = col.type_name.as_ref().map(ast::type_of) else { continue };
-            if ty.name == "json" {
-                cx.report(
-                    s,
-                    col.type_name.as_ref().map_or(col.location, |t| t.location),
-                    format!(
-                        "{table}.{} is json: re-parsed on every access and not indexable",
-                        ast::column_name(s.node, col)
-                    ),
-                    "use jsonb",
-                );
-            }
-        }
+        let banned = |ty: &ast::Type| (ty.name == "json").then(|| "json".to_string());
+        super::report_types(s, cx, banned, "re-parsed on every access and not indexable", "use jsonb");
     }
 }
 

@@ -29,26 +29,17 @@ declare_rule! {
 }
 
 impl Rule for PreferTextOverVarchar {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        for (table, col) in ast::defined_columns(s.node) {
-            let Some(ty) = col.type_name.as_ref().map(ast::type_of) else { continue };
-            if ty.name == "varchar" && !ty.typmods.is_empty() {
-                cx.report(
-                    s,
-                    col.type_name.as_ref().map_or(col.location, |t| t.location),
-                    format!(
-                        "{table}.{} is varchar({}): stored like text, harder to widen",
-                        ast::column_name(s.node, col),
-                        ty.typmods[0]
-                    ),
-                    "use text, with CHECK (length(col) <= n) if the limit matters",
-                );
-            }
-        }
+        let banned = |ty: &ast::Type| {
+            (ty.name == "varchar" && !ty.typmods.is_empty()).then(|| format!("varchar({})", ty.typmods[0]))
+        };
+        super::report_types(
+            s,
+            cx,
+            banned,
+            "stored like text, harder to widen",
+            "use text, with CHECK (length(col) <= n) if the limit matters",
+        );
     }
 }
 

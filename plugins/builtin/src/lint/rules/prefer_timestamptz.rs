@@ -29,25 +29,9 @@ declare_rule! {
 }
 
 impl Rule for PreferTimestamptz {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
-        for (table, col) in ast::defined_columns(s.node) {
-            let Some(ty) = col.type_name.as_ref().map(ast::type_of) else { continue };
-            if ty.name == "timestamp" {
-                cx.report(
-                    s,
-                    col.type_name.as_ref().map_or(col.location, |t| t.location),
-                    format!(
-                        "{table}.{} is timestamp without time zone: the instant it means depends on the reader",
-                        ast::column_name(s.node, col)
-                    ),
-                    "use timestamptz",
-                );
-            }
-        }
+        let banned = |ty: &ast::Type| (ty.name == "timestamp").then(|| "timestamp without time zone".to_string());
+        super::report_types(s, cx, banned, "the instant it means depends on the reader", "use timestamptz");
     }
 }
 

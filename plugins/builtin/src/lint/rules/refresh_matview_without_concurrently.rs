@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for RefreshMatviewWithoutConcurrently {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::RefreshMatViewStmt(r) = s.node else { return };
         if r.concurrent {

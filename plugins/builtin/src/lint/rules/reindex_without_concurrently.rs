@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for ReindexWithoutConcurrently {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         use confiture_engine::pg_query::protobuf::ReindexObjectType as K;
         let NodeEnum::ReindexStmt(r) = s.node else { return };

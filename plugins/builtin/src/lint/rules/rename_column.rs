@@ -28,10 +28,6 @@ declare_rule! {
 }
 
 impl Rule for RenameColumn {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::RenameStmt(r) = s.node else { return };
         if r.rename_type != ObjectType::ObjectColumn as i32 {

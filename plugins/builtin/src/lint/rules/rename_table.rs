@@ -30,10 +30,6 @@ declare_rule! {
 }
 
 impl Rule for RenameTable {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::RenameStmt(r) = s.node else { return };
         if r.rename_type != ObjectType::ObjectTable as i32 {

@@ -30,10 +30,6 @@ declare_rule! {
 }
 
 impl Rule for RequireConcurrentIndexCreation {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::IndexStmt(i) = s.node else { return };
         // CREATE INDEX … ON ONLY a partitioned table builds nothing: it is how one indexes a

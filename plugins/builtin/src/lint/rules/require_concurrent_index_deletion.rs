@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for RequireConcurrentIndexDeletion {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::DropStmt(d) = s.node else { return };
         if d.remove_type != ObjectType::ObjectIndex as i32 || d.concurrent {

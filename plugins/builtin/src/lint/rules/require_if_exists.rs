@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for RequireIfExists {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         if !s.is_migration() {
             return;

@@ -32,10 +32,6 @@ declare_rule! {
 }
 
 impl Rule for RequireLockTimeout {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         if !s.is_migration()
             || cx.facts.lock_timeout

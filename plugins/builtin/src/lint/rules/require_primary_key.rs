@@ -31,14 +31,42 @@ declare_rule! {
     }
 }
 
+/// Tables created without a primary key, until one is added.
+#[derive(Clone, Default)]
+struct Keyless(Vec<(String, At)>);
+
 impl Rule for RequirePrimaryKey {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
+    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
+        let keyless = cx.state::<Keyless>();
+        match s.node {
+            NodeEnum::CreateStmt(c) => {
+                let Some(r) = &c.relation else { return };
+                let (cols, cons) = ast::table_elements(c);
+                let has_pk = cols.iter().flat_map(|c| ast::column_constraints(c)).chain(cons).any(primary);
+                // Partitions, typed tables and temporary tables are exempt.
+                let exempt = c.partbound.is_some() || c.of_typename.is_some() || r.relpersistence == "t";
+                if !has_pk && !exempt {
+                    let offset = usize::try_from(r.location).unwrap_or(s.offset);
+                    keyless.0.push((ast::rel(r), At { offset, len: 1, ..s.at() }));
+                }
+            }
+            NodeEnum::AlterTableStmt(a) => {
+                let Some(table) = a.relation.as_ref().map(ast::rel) else { return };
+                let adds_pk = ast::alter_cmds(a).any(|cmd| {
+                    ast::cmd_constraint(cmd).is_some_and(primary)
+                        || ast::added_column(cmd).is_some_and(|c| ast::column_constraints(c).any(primary))
+                });
+                if adds_pk {
+                    keyless.0.retain(|(t, _)| *t != table);
+                }
+            }
+            _ => {}
+        }
     }
 
     // At the end: pg_dump writes CREATE TABLE, then ALTER TABLE ONLY … ADD CONSTRAINT … PRIMARY KEY.
     fn finish(&self, cx: &mut Cx<'_>) {
-        for (table, at) in cx.facts.without_primary_key.clone() {
+        for (table, at) in std::mem::take(&mut cx.state::<Keyless>().0) {
             cx.report_at(
                 at,
                 format!("table {table} has no primary key"),
@@ -46,6 +74,10 @@ impl Rule for RequirePrimaryKey {
             );
         }
     }
+}
+
+fn primary(k: &confiture_engine::pg_query::protobuf::Constraint) -> bool {
+    ast::is(k, ConstrType::ConstrPrimary)
 }
 
 #[cfg(test)]

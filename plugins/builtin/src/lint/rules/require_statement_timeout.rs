@@ -31,10 +31,6 @@ declare_rule! {
 }
 
 impl Rule for RequireStatementTimeout {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         if !s.is_migration()
             || cx.facts.statement_timeout

@@ -29,14 +29,39 @@ declare_rule! {
     }
 }
 
+/// Tables with row-level security turned on (and where), and tables with a policy.
+#[derive(Clone, Default)]
+struct Seen {
+    rls: Vec<(String, At)>,
+    policies: std::collections::HashSet<String>,
+}
+
 impl Rule for RlsWithoutPolicy {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
+    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
+        match s.node {
+            NodeEnum::AlterTableStmt(a) => {
+                let Some(table) = a.relation.as_ref().map(ast::rel) else { return };
+                for cmd in ast::alter_cmds(a) {
+                    if matches!(
+                        ast::subtype(cmd),
+                        Some(AlterTableType::AtEnableRowSecurity | AlterTableType::AtForceRowSecurity)
+                    ) {
+                        cx.state::<Seen>().rls.push((table.clone(), s.at()));
+                    }
+                }
+            }
+            NodeEnum::CreatePolicyStmt(p) => {
+                if let Some(r) = &p.table {
+                    cx.state::<Seen>().policies.insert(ast::rel(r));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn finish(&self, cx: &mut Cx<'_>) {
-        let missing: Vec<_> = cx.facts.rls.iter().filter(|(t, _)| !cx.facts.policies.contains(t)).cloned().collect();
-        for (table, at) in missing {
+        let seen = std::mem::take(cx.state::<Seen>());
+        for (table, at) in seen.rls.into_iter().filter(|(t, _)| !seen.policies.contains(t)) {
             cx.report_at(
                 at,
                 format!("row-level security is on for {table} but it has no policy: non-owners see no rows"),

@@ -89,20 +89,44 @@ declare_rule! {
     }
 }
 
+/// Columns named like secrets (and where), and the columns that have comments.
+#[derive(Clone, Default)]
+struct Seen {
+    secret: Vec<(String, String, At)>,
+    commented: std::collections::HashSet<(String, String)>,
+}
+
 impl Rule for SecretColumn {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
+    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
+        match s.node {
+            NodeEnum::CreateStmt(_) | NodeEnum::AlterTableStmt(_) => {
+                for (table, c) in ast::new_columns(s.node) {
+                    if looks_secret(&c.colname) {
+                        let offset = usize::try_from(c.location).unwrap_or(s.offset);
+                        let at = At { offset, len: c.colname.len().max(1), ..s.at() };
+                        cx.state::<Seen>().secret.push((table, c.colname.clone(), at));
+                    }
+                }
+            }
+            NodeEnum::CommentStmt(c) if c.objtype == ObjectType::ObjectColumn as i32 => {
+                if let Some(parts) = c.object.as_deref().and_then(ast::dotted)
+                    && parts.len() >= 2
+                {
+                    let column = parts[parts.len() - 1].clone();
+                    let table = ast::dotted_rel(&parts[..parts.len() - 1]);
+                    cx.state::<Seen>().commented.insert((table, column));
+                }
+            }
+            _ => {}
+        }
     }
 
     fn finish(&self, cx: &mut Cx<'_>) {
-        let missing: Vec<_> = cx
-            .facts
-            .secret_columns
-            .iter()
-            .filter(|(t, c, _)| !cx.facts.commented_columns.contains(&(t.clone(), c.clone())))
-            .cloned()
-            .collect();
-        for (table, column, at) in missing {
+        let seen = std::mem::take(cx.state::<Seen>());
+        for (table, column, at) in seen.secret {
+            if seen.commented.contains(&(table.clone(), column.clone())) {
+                continue;
+            }
             cx.report_at(
                 at,
                 format!("{table}.{column} looks like it holds a secret, and no comment says how it is protected"),

@@ -32,21 +32,36 @@ declare_rule! {
     }
 }
 
+/// Functions created or altered with a pinned search_path; SECURITY DEFINER ones without (and
+/// where).
+#[derive(Clone, Default)]
+struct Seen {
+    pinned: std::collections::HashSet<String>,
+    definers: Vec<(String, At)>,
+}
+
 impl Rule for SecurityDefinerSearchPath {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
+    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
+        let (name, options) = match s.node {
+            NodeEnum::CreateFunctionStmt(f) => (ast::names(&f.funcname).join("."), &f.options),
+            NodeEnum::AlterFunctionStmt(f) => match &f.func {
+                Some(func) => (ast::names(&func.objname).join("."), &f.actions),
+                None => return,
+            },
+            _ => return,
+        };
+        let seen = cx.state::<Seen>();
+        if ast::pins_search_path(options) {
+            seen.pinned.insert(name);
+        } else if ast::security_definer(options) {
+            seen.definers.push((name, s.at()));
+        }
     }
 
     // At the end: `ALTER FUNCTION … SET search_path` may come after the CREATE.
     fn finish(&self, cx: &mut Cx<'_>) {
-        let unpinned: Vec<_> = cx
-            .facts
-            .definer_functions
-            .iter()
-            .filter(|(f, _)| !cx.facts.pinned_functions.contains(f))
-            .cloned()
-            .collect();
-        for (name, at) in unpinned {
+        let seen = std::mem::take(cx.state::<Seen>());
+        for (name, at) in seen.definers.into_iter().filter(|(f, _)| !seen.pinned.contains(f)) {
             cx.report_at(
                 at,
                 format!("SECURITY DEFINER {name} runs with its owner's rights but the caller's search_path"),

@@ -35,10 +35,6 @@ fn snake(name: &str) -> bool {
 }
 
 impl Rule for SnakeCaseNames {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let mut names: Vec<(&str, &str, i32)> = Vec::new();
         match s.node {
@@ -51,12 +47,8 @@ impl Rule for SnakeCaseNames {
                 }
             }
             NodeEnum::AlterTableStmt(a) => {
-                for cmd in ast::alter_cmds(a) {
-                    if ast::subtype(cmd) == Some(AlterTableType::AtAddColumn)
-                        && let Some(col) = ast::cmd_column(cmd)
-                    {
-                        names.push(("column", &col.colname, col.location));
-                    }
+                for col in ast::added_columns(a) {
+                    names.push(("column", &col.colname, col.location));
                 }
             }
             NodeEnum::RenameStmt(r) => names.push(("name", &r.newname, -1)),

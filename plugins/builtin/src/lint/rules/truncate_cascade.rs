@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for TruncateCascade {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::TruncateStmt(t) = s.node else { return };
         if t.behavior == confiture_engine::pg_query::protobuf::DropBehavior::DropCascade as i32 {

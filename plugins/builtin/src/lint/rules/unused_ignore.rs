@@ -33,11 +33,7 @@ declare_rule! {
 /// The rule's metadata, for the driver (which reports these findings itself).
 pub static META: &Meta = &UnusedIgnore::META;
 
-impl Rule for UnusedIgnore {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-}
+impl Rule for UnusedIgnore {}
 
 #[cfg(test)]
 mod tests {

@@ -29,10 +29,6 @@ declare_rule! {
 }
 
 impl Rule for UpdateWithoutWhere {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::UpdateStmt(u) = s.node else { return };
         if !s.is_migration() || u.where_clause.is_some() {

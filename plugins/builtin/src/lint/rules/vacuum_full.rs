@@ -30,10 +30,6 @@ declare_rule! {
 }
 
 impl Rule for VacuumFull {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::VacuumStmt(v) = s.node else { return };
         let full = v

@@ -48,17 +48,9 @@ declare_rule! {
 }
 
 impl Rule for VolatileDefault {
-    fn meta(&self) -> &'static Meta {
-        &Self::META
-    }
-
     fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
         let NodeEnum::AlterTableStmt(a) = s.node else { return };
-        for cmd in ast::alter_cmds(a) {
-            if ast::subtype(cmd) != Some(AlterTableType::AtAddColumn) {
-                continue;
-            }
-            let Some(col) = ast::cmd_column(cmd) else { continue };
+        for col in ast::added_columns(a) {
             let volatile = ast::column_constraints(col)
                 .filter(|c| ast::is(c, ConstrType::ConstrDefault))
                 .filter_map(|c| c.raw_expr.as_deref())
