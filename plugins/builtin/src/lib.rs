@@ -1,4 +1,6 @@
-//! confiture's built-in stages. Each lives in `stages/<name>.rs` and is listed once in [`STAGES`].
+//! confiture's built-in stages: libraries (`build/`, `catalog/`, `diff/`, `lint/`, `migrate/`)
+//! and, in `stages/`, one thin adapter per stage type that decodes its KDL and calls them,
+//! listed once in [`STAGES`] (docs/ARCHITECTURE.md, "Adding a stage").
 
 pub mod build;
 pub mod catalog;
@@ -7,17 +9,9 @@ pub mod lint;
 pub mod migrate;
 pub mod stages;
 
-use confiture_engine::stage::{Registry, StageType};
+use confiture_engine::stage::Registry;
 
-/// Every built-in stage type. Adding one: write `stages/<name>.rs`, add it here, add an example
-/// pipeline under `pipelines/` and a test.
-pub static STAGES: &[&dyn StageType] = &[
-    &stages::build::Build,
-    &stages::diff::Diff,
-    &stages::hooks::Hooks,
-    &stages::lint::Lint,
-    &stages::migrate::Migrate,
-];
+pub use stages::STAGES;
 
 /// The JSON Schemas of the built-in stages' outputs (from each stage type) and commands, by file
 /// under `schemas/`.
@@ -52,6 +46,32 @@ mod tests {
                 have, want,
                 "schemas/{file} is stale: run `CONFITURE_UPDATE_SCHEMAS=1 cargo test -p confiture-plugins`"
             );
+        }
+    }
+
+    /// Stage adapters share code through libraries, never through each other
+    /// (docs/ARCHITECTURE.md): a change to one stage cannot reach into another.
+    #[test]
+    fn no_stage_adapter_imports_another() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src/stages");
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            let name = path.file_name().unwrap().to_string_lossy().into_owned();
+            if name == "mod.rs" {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).unwrap();
+            for (n, line) in text.lines().enumerate() {
+                let line = line.trim_start();
+                if line.starts_with("//") {
+                    continue;
+                }
+                assert!(
+                    !line.contains("crate::stages::") && !line.contains("super::"),
+                    "src/stages/{name}:{}: a stage adapter imports another stage; move what they share into a library: {line}",
+                    n + 1
+                );
+            }
         }
     }
 

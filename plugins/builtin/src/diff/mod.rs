@@ -2,6 +2,8 @@
 //! the other (docs/diff.md); `source` reads either side from a database, an environment, the
 //! schema files or the migrations.
 
+pub mod concurrent;
+pub mod generate;
 pub mod plan;
 pub mod render;
 pub mod source;

@@ -3,14 +3,15 @@
 //! collect findings (findings.rs).
 
 use confiture_engine::diag::SourceFile;
-use confiture_engine::pg_query::NodeEnum;
-use confiture_engine::sql::{self, StatementKind};
 
-use super::facts::{self, At, Facts};
-use super::findings::{Cx, Finding, RuleState, clone_states, first_line_len};
+use super::facts::{self, Facts};
+use super::findings::{Cx, Finding, RuleState, clone_states};
 use super::ignores::{FileIgnores, leading_comments_len};
+use super::live::Live;
 use super::parse::{FileKind, Input, for_each_parsed};
-use super::scope::{Live, Scope};
+use super::scope::Scope;
+use super::stmt::first_line_len;
+use super::stmt::{At, Stmt};
 use super::{Config, Rule, Severity, ast};
 
 /// Everything a lint run found.
@@ -21,45 +22,6 @@ pub struct LintResult {
     pub syntax_errors: Vec<Finding>,
     pub sources: Vec<SourceFile>,
     pub statements: usize,
-}
-
-/// A statement being checked.
-pub struct Stmt<'a> {
-    pub node: &'a NodeEnum,
-    pub kind: FileKind,
-    /// Byte offset of the statement in its file.
-    pub offset: usize,
-    pub len: usize,
-    pub(crate) file: usize,
-    pub(crate) text: &'a str,
-    pub(crate) classification: &'a sql::Statement,
-    /// REINDEX of a partitioned table or index: PostgreSQL refuses it inside a transaction.
-    pub(crate) reindexes_partitioned: bool,
-}
-
-impl Stmt<'_> {
-    /// Whether it cannot run inside a transaction (`CREATE INDEX CONCURRENTLY`, …).
-    pub fn non_transactional(&self) -> Option<&'static str> {
-        match self.classification.kind {
-            StatementKind::NonTransactional(w) | StatementKind::ClusterLevel(w) => Some(w),
-            _ if self.reindexes_partitioned => Some("REINDEX of a partitioned table"),
-            _ => None,
-        }
-    }
-
-    pub fn is_migration(&self) -> bool {
-        self.kind == FileKind::Migration
-    }
-
-    /// The statement's text.
-    pub fn text(&self) -> &str {
-        self.text
-    }
-
-    /// Where it is, to point a finding of `finish` at it later: its first line.
-    pub fn at(&self) -> At {
-        At { file: self.file, offset: self.offset, len: first_line_len(self.text) }
-    }
 }
 
 /// Lint `inputs` in order (order matters: a table created in an earlier file is new in a later one).
@@ -156,7 +118,7 @@ fn lint_here(inputs: Vec<Input>, config: &Config, live: Option<&Live>) -> LintRe
                 file: fi,
                 text: st.text(text),
                 classification: st,
-                reindexes_partitioned: facts::reindexes_partitioned(node, &scope),
+                reindexes_partitioned: scope.reindexes_partitioned(node),
             };
             for ((rule, severity), state) in rules.iter().zip(&mut states) {
                 let mut cx = Cx {

@@ -9,16 +9,7 @@ use confiture_engine::pg_query::NodeEnum;
 use confiture_engine::pg_query::protobuf::{self, AlterTableType, ConstrType};
 
 use super::ast;
-use super::check::Stmt;
-use super::scope::Scope;
-
-/// Where a fact was learned, to point findings of `finish` at it.
-#[derive(Clone, Copy, Debug)]
-pub struct At {
-    pub file: usize,
-    pub offset: usize,
-    pub len: usize,
-}
+use super::stmt::{At, Stmt};
 
 /// What the statements so far have established.
 #[derive(Clone, Debug, Default)]
@@ -55,18 +46,6 @@ pub struct Facts {
     /// Leading columns of non-partial indexes (with their names), primary keys and unique
     /// constraints, by table.
     pub indexed: HashMap<String, Vec<(String, Vec<String>)>>,
-}
-
-/// REINDEX of a partitioned table or of an index on one (PostgreSQL refuses it in a transaction).
-pub fn reindexes_partitioned(node: &NodeEnum, scope: &Scope<'_>) -> bool {
-    use protobuf::ReindexObjectType as K;
-    let NodeEnum::ReindexStmt(r) = node else { return false };
-    let Some(name) = r.relation.as_ref().map(ast::rel) else { return false };
-    match K::try_from(r.kind).ok() {
-        Some(K::ReindexObjectTable) => scope.partitioned(&name),
-        Some(K::ReindexObjectIndex) => scope.index_table(&name).is_some_and(|t| scope.partitioned(&t)),
-        _ => false,
-    }
 }
 
 /// Remember what `stmt` established, for the statements after it. `locks`: it took a

@@ -8,9 +8,9 @@ use confiture_engine::pg_query::protobuf::RangeVar;
 use serde::Serialize;
 
 use super::ast;
-use super::check::Stmt;
-use super::facts::{At, Facts};
+use super::facts::Facts;
 use super::scope::{Scope, Target};
+use super::stmt::{At, Stmt, first_line_len};
 use super::{Meta, Severity};
 
 /// One finding.
@@ -148,8 +148,4 @@ fn token_len(rest: &str) -> usize {
         None => 0,
     };
     len.max(1).min(rest.len())
-}
-
-pub fn first_line_len(text: &str) -> usize {
-    text.lines().next().unwrap_or("").len().max(1)
 }

@@ -7,21 +7,26 @@
 pub mod ast;
 pub mod check;
 pub mod facts;
+pub mod files;
 pub mod findings;
 pub mod ignores;
+pub mod live;
 pub mod parse;
 pub mod report;
 pub mod rules;
 pub mod scope;
+pub mod stmt;
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-pub use check::{LintResult, Stmt, lint};
+pub use check::{LintResult, lint};
 pub use findings::{Cx, Finding};
+pub use live::{Live, Relation};
 pub use parse::{FileKind, Input};
-pub use scope::{Live, Relation, RunnerTimeouts};
+pub use scope::RunnerTimeouts;
+pub use stmt::Stmt;
 
 /// How serious a finding is.
 #[derive(

@@ -2,36 +2,14 @@
 //! how big it is, with `--database`) or is new in these files, what an index belongs to, what the
 //! runner sets. A [`Scope`] reads the [`Facts`] learned so far and the [`Live`] database.
 
-use std::collections::HashMap;
+use confiture_engine::pg_query::NodeEnum;
+use confiture_engine::pg_query::protobuf;
 
-use super::check::Stmt;
+use super::ast;
 use super::facts::Facts;
+use super::live::Live;
 use super::parse::FileKind;
-
-/// What `--database` tells the linter about a live database (names with `public.` dropped).
-#[derive(Clone, Debug, Default)]
-pub struct Live {
-    /// The schemas of the database's search path (`current_schemas(false)`).
-    pub search_path: Vec<String>,
-    /// Tables, partitioned tables and materialized views.
-    pub relations: HashMap<String, Relation>,
-    /// Index name → its table.
-    pub index_tables: HashMap<String, String>,
-    /// Table → each of its non-partial indexes: name and leading key columns.
-    pub indexes: HashMap<String, Vec<(String, Vec<String>)>>,
-    /// (table, column) → its type, as `format_type` writes it (`character varying(30)`).
-    pub column_types: HashMap<(String, String), String>,
-}
-
-/// A relation of the live database.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Relation {
-    /// The planner's row estimate (`reltuples`, summed over partitions); `None` if never analyzed.
-    pub rows: Option<f64>,
-    /// `pg_relation_size` (summed over partitions).
-    pub bytes: i64,
-    pub partitioned: bool,
-}
+use super::stmt::Stmt;
 
 /// Where the statement being checked is, and what is known: decides whether a table is new.
 #[derive(Clone, Copy)]
@@ -176,6 +154,18 @@ impl Scope<'_> {
             };
             Some((l, t))
         })
+    }
+
+    /// REINDEX of a partitioned table or of an index on one (PostgreSQL refuses it in a transaction).
+    pub fn reindexes_partitioned(&self, node: &NodeEnum) -> bool {
+        use protobuf::ReindexObjectType as K;
+        let NodeEnum::ReindexStmt(r) = node else { return false };
+        let Some(name) = r.relation.as_ref().map(ast::rel) else { return false };
+        match K::try_from(r.kind).ok() {
+            Some(K::ReindexObjectTable) => self.partitioned(&name),
+            Some(K::ReindexObjectIndex) => self.index_table(&name).is_some_and(|t| self.partitioned(&t)),
+            _ => false,
+        }
     }
 }
 

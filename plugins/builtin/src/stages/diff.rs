@@ -37,11 +37,9 @@ use confiture_engine::project::{DirSpec, Environment, display_path};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 use serde::Serialize;
 
-use std::collections::HashSet;
-
-use crate::catalog::model::Key;
-use crate::diff::plan::{Action, Change, Hazard, Step};
+use crate::diff::plan::{Change, Step};
 use crate::diff::source::{self, Source};
+use crate::diff::{concurrent, generate};
 
 /// The `diff` stage type.
 pub struct Diff;
@@ -241,10 +239,10 @@ impl Stage for DiffStage {
         // builds on existing tables, which get a second, non-transactional migration.
         let (first_up, first_down, concurrent) = match (&self.generate, self.concurrent_indexes) {
             (Some(_), true) => {
-                let keys = concurrent_candidates(&a, &b, &up);
+                let keys = concurrent::candidates(&a, &b, &up);
                 let (mut u, mut d) = (up.clone(), down.clone().unwrap_or_default());
                 let (cu, cd) = (u.split_off(&keys), d.split_off(&keys));
-                (u.to_sql(), d.to_sql(), Some((concurrently(cu), concurrently(cd))))
+                (u.to_sql(), d.to_sql(), Some((concurrent::concurrently(cu), concurrent::concurrently(cd))))
             }
             _ => (up.to_sql(), down.as_ref().map(|p| p.to_sql()).unwrap_or_default(), None),
         };
@@ -272,13 +270,13 @@ impl Stage for DiffStage {
         );
         if let Some(t) = &self.output {
             let path = cx.project.resolve(&PathBuf::from(cx.render(t)?));
-            write(&path, &outputs.sql)?;
+            generate::write(&path, &outputs.sql)?;
             outputs.files.push(display_path(&path));
         }
         if let Some((name, dir)) = &self.generate {
             if outputs.changed {
                 let now = std::time::SystemTime::now();
-                outputs.files.extend(generate(
+                outputs.files.extend(generate::generate(
                     name,
                     now,
                     dir,
@@ -290,7 +288,7 @@ impl Stage for DiffStage {
                 )?);
                 if let Some((up, down)) = concurrent.filter(|(up, _)| !up.steps.is_empty()) {
                     let second = now + std::time::Duration::from_secs(1);
-                    outputs.files.extend(generate(
+                    outputs.files.extend(generate::generate(
                         &format!("{name}_indexes"),
                         second,
                         dir,
@@ -333,102 +331,6 @@ impl DiffStage {
         model.exclude(|name| self.excluded.is_match(name));
         Ok((model, t0.elapsed().as_millis() as u64))
     }
-}
-
-fn write(path: &std::path::Path, text: &str) -> Result<(), StageError> {
-    if let Some(parent) = path.parent() {
-        std::fs::create_dir_all(parent)
-            .map_err(|e| StageError::new(ExitCode::Config, format!("cannot create {}: {e}", parent.display())))?;
-    }
-    std::fs::write(path, text)
-        .map_err(|e| StageError::new(ExitCode::Config, format!("cannot write {}: {e}", path.display())))
-}
-
-/// The index builds of `up` that can move to a migration of their own, built CONCURRENTLY: new
-/// indexes on tables that exist already (and are not partitioned, which CONCURRENTLY does not
-/// support), that nothing else in the target depends on (a foreign key may need a unique index).
-fn concurrent_candidates(a: &crate::catalog::Model, b: &crate::catalog::Model, up: &crate::diff::Plan) -> HashSet<Key> {
-    use crate::catalog::model::Object;
-    let needed: HashSet<&Key> = b.deps.values().flatten().collect();
-    up.steps
-        .iter()
-        .filter(|s| s.action == Action::Create && !needed.contains(&s.object))
-        .filter(|s| match b.objects.get(&s.object) {
-            Some(Object::Index { table, on: "table", .. }) => matches!(
-                a.objects.get(&Key(format!("table {table}"))),
-                Some(Object::Table { partitioned_by: None, .. })
-            ),
-            _ => false,
-        })
-        .map(|s| s.object.clone())
-        .collect()
-}
-
-/// The same index steps, `CONCURRENTLY`: writes go on while the index builds.
-fn concurrently(mut plan: crate::diff::Plan) -> crate::diff::Plan {
-    for step in &mut plan.steps {
-        for s in &mut step.statements {
-            for (from, to) in [
-                ("CREATE INDEX ", "CREATE INDEX CONCURRENTLY "),
-                ("CREATE UNIQUE INDEX ", "CREATE UNIQUE INDEX CONCURRENTLY "),
-                ("DROP INDEX ", "DROP INDEX CONCURRENTLY "),
-            ] {
-                if let Some(rest) = s.strip_prefix(from) {
-                    *s = format!("{to}{rest}");
-                    break;
-                }
-            }
-        }
-        step.hazards.retain(|h| h.code != "builds-index" && h.code != "locks");
-        if step.action == Action::Create {
-            step.hazards.push(Hazard {
-                code: "builds-index",
-                message: "built CONCURRENTLY: writes go on; if the build fails, drop the INVALID index it leaves"
-                    .into(),
-            });
-        }
-    }
-    plan
-}
-
-/// Write `{timestamp}_{name}.up.sql` and `.down.sql` into `dir`; refuses to overwrite. `directive`
-/// is a first line for both files (`-- confiture:no-transaction`).
-#[allow(clippy::too_many_arguments)]
-fn generate(
-    name: &str,
-    now: std::time::SystemTime,
-    dir: &std::path::Path,
-    up_sql: &str,
-    down_sql: Option<&str>,
-    from: &Source,
-    to: &Source,
-    directive: Option<&str>,
-) -> Result<Vec<String>, StageError> {
-    let stem = crate::migrate::new_stem(name, now).ok_or_else(|| {
-        StageError::new(
-            ExitCode::Config,
-            format!("`{name}` is not a migration name: use letters, digits and underscores"),
-        )
-    })?;
-    let header = |direction: &str| {
-        format!(
-            "{}-- {direction}: generated by `confiture migrate generate` from {} to {}.\n\
-             -- Review it: hazards are marked; renames show up as a drop and an add.\n\n",
-            directive.map(|d| format!("{d}\n")).unwrap_or_default(),
-            from.describe(),
-            to.describe()
-        )
-    };
-    let up = dir.join(format!("{stem}.up.sql"));
-    let down = dir.join(format!("{stem}.down.sql"));
-    for p in [&up, &down] {
-        if p.exists() {
-            return Err(StageError::new(ExitCode::Config, format!("{} already exists", display_path(p))));
-        }
-    }
-    write(&up, &format!("{}{}\n", header("up"), up_sql))?;
-    write(&down, &format!("{}{}\n", header("down"), down_sql.unwrap_or("")))?;
-    Ok(vec![display_path(&up), display_path(&down)])
 }
 
 /// The text report of a diff's outputs (as the run report holds them).

@@ -17,7 +17,6 @@
 //! ```
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -25,13 +24,11 @@ use confiture_engine::ExitCode;
 use confiture_engine::diag::{self, Diagnostic, Diagnostics};
 use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::Node;
-use confiture_engine::pg::{self, PgError};
 use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
-use globset::{Glob, GlobSet, GlobSetBuilder};
 
+use crate::lint::RunnerTimeouts;
 use crate::lint::report::{LintCounts, LintOutputs};
-use crate::lint::{Config, FileKind, Input, Severity, rules};
-use crate::lint::{Live, Relation, RunnerTimeouts};
+use crate::lint::{Config, FileKind, Severity, rules};
 
 /// The `lint` stage type.
 pub struct Lint;
@@ -72,7 +69,7 @@ fn decode(
     for p in f.children("exclude") {
         for e in &p.args {
             if let Some(g) = decode::static_text(e, d) {
-                if let Err(err) = Glob::new(&g) {
+                if let Err(err) = globset::Glob::new(&g) {
                     d.push(
                         Diagnostic::error("pipeline::invalid-glob", e.span, format!("invalid glob `{g}`: {err}"))
                             .with_label("not a glob")
@@ -207,9 +204,10 @@ impl Stage for LintStage {
     }
 
     async fn run(&self, cx: &StageContext) -> Result<Outputs, StageError> {
-        let inputs = read_inputs(&cx.project.root, &self.settings)?;
+        let s = &self.settings;
+        let inputs = crate::lint::files::read_inputs(&cx.project.root, &s.paths, &s.exclude, s.kind, s.default_paths)?;
         let live = match &self.database {
-            Some(r) => Some(live_catalog(&cx.database(r).await?).await?),
+            Some(r) => Some(crate::lint::live::read(&cx.database(r).await?).await?),
             None => None,
         };
         let config = Config {
@@ -277,168 +275,4 @@ impl Stage for LintStage {
 
 fn plural(n: usize) -> &'static str {
     if n == 1 { "" } else { "s" }
-}
-
-fn glob_set(patterns: &[String]) -> Result<GlobSet, StageError> {
-    let mut b = GlobSetBuilder::new();
-    for p in patterns {
-        b.add(Glob::new(p).map_err(|e| StageError::new(ExitCode::Config, format!("invalid glob `{p}`: {e}")))?);
-    }
-    b.build().map_err(|e| StageError::new(ExitCode::Config, e.to_string()))
-}
-
-/// The files to lint, in order: each path in turn; directories in natural path order.
-fn read_inputs(root: &Path, settings: &Settings) -> Result<Vec<Input>, StageError> {
-    let exclude = glob_set(&settings.exclude)?;
-    let defaults = settings.default_paths;
-    let paths = settings.paths.clone();
-    let mut inputs = Vec::new();
-    // Relative to the project root with `/`, or the path as given when outside it.
-    let shown = |p: &Path| match p.strip_prefix(root) {
-        Ok(rel) => rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/"),
-        Err(_) => p.display().to_string(),
-    };
-    let read = |path: &Path| -> Result<String, StageError> {
-        let bytes = std::fs::read(path)
-            .map_err(|e| StageError::new(ExitCode::Config, format!("cannot read {}: {e}", shown(path))))?;
-        String::from_utf8(bytes)
-            .map_err(|_| StageError::new(ExitCode::Config, format!("{} is not valid UTF-8", shown(path))))
-    };
-    for p in paths {
-        if p == "-" {
-            let text = std::io::read_to_string(std::io::stdin())
-                .map_err(|e| StageError::new(ExitCode::Config, format!("cannot read standard input: {e}")))?;
-            inputs.push(Input { name: "<stdin>".into(), text, kind: settings.kind.unwrap_or(FileKind::Other) });
-            continue;
-        }
-        let path = if Path::new(&p).is_absolute() { PathBuf::from(&p) } else { root.join(&p) };
-        if path.is_file() {
-            let name = shown(&path);
-            if exclude.is_match(&name) {
-                continue;
-            }
-            inputs.push(Input { kind: settings.kind.unwrap_or_else(|| FileKind::of(&name)), text: read(&path)?, name });
-        } else if path.is_dir() {
-            // Path order, except that a migration's .up.sql comes before its .down.sql: a down
-            // undoes what its up (and earlier ones) created.
-            let key = |name: &std::ffi::OsStr| name.to_string_lossy().replace(".down.sql", ".~down.sql");
-            let walker = walkdir::WalkDir::new(&path)
-                .follow_links(true)
-                .sort_by(move |a, b| crate::build::natural_cmp(&key(a.file_name()), &key(b.file_name())));
-            for entry in
-                walker.into_iter().filter_entry(|e| e.depth() == 0 || !e.file_name().to_string_lossy().starts_with('.'))
-            {
-                let entry = entry
-                    .map_err(|e| StageError::new(ExitCode::Config, format!("cannot read {}: {e}", shown(&path))))?;
-                let name = shown(entry.path());
-                if !entry.file_type().is_file() || !name.ends_with(".sql") || exclude.is_match(&name) {
-                    continue;
-                }
-                inputs.push(Input {
-                    kind: settings.kind.unwrap_or_else(|| FileKind::of(&name)),
-                    text: read(entry.path())?,
-                    name,
-                });
-            }
-        } else if !defaults {
-            return Err(StageError::new(ExitCode::Config, format!("{p}: no such file or directory")));
-        }
-    }
-    Ok(ups_before_downs(inputs))
-}
-
-/// A `.down.sql` listed before its `.up.sql` (as `git diff --name-only` lists them) moves right
-/// after it: a down is judged knowing what its up created.
-fn ups_before_downs(inputs: Vec<Input>) -> Vec<Input> {
-    let names: std::collections::HashSet<String> = inputs.iter().map(|i| i.name.clone()).collect();
-    let mut deferred: BTreeMap<String, Input> = BTreeMap::new();
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::with_capacity(inputs.len());
-    for input in inputs {
-        if let Some(stem) = input.name.strip_suffix(".down.sql") {
-            let up = format!("{stem}.up.sql");
-            if names.contains(&up) && !seen.contains(&up) {
-                deferred.insert(up, input);
-                continue;
-            }
-        }
-        seen.insert(input.name.clone());
-        let down = deferred.remove(&input.name);
-        out.push(input);
-        out.extend(down);
-    }
-    out.extend(deferred.into_values());
-    out
-}
-
-/// What the lock and index rules need to know about a live database: every table's row
-/// estimate and size (partitioned tables summed over their partitions), every index's table and
-/// key columns, every column's type. Three set-based catalog queries, pipelined; read only.
-async fn live_catalog(info: &confiture_engine::pg::ConnInfo) -> Result<Live, StageError> {
-    let session = pg::connect(info, "confiture lint").await?;
-    let client = session.client();
-    const USER_SCHEMAS: &str =
-        "n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'";
-    let relations = format!(
-        "SELECT n.nspname, c.relname, c.relkind = 'p',
-                CASE WHEN c.relkind = 'p' THEN
-                    (SELECT CASE WHEN bool_or(l.reltuples >= 0) THEN sum(greatest(l.reltuples, 0))::float8 END
-                     FROM pg_partition_tree(c.oid) t JOIN pg_class l ON l.oid = t.relid WHERE t.isleaf)
-                ELSE CASE WHEN c.reltuples >= 0 THEN c.reltuples::float8 END END,
-                CASE WHEN c.relkind = 'p' THEN
-                    (SELECT coalesce(sum(pg_relation_size(t.relid)), 0)::int8
-                     FROM pg_partition_tree(c.oid) t WHERE t.isleaf)
-                ELSE pg_relation_size(c.oid) END
-         FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'p', 'm') AND {USER_SCHEMAS}"
-    );
-    let indexes = format!(
-        "SELECT n.nspname, i.relname, tn.nspname, t.relname, pg_get_expr(x.indpred, x.indrelid),
-                ARRAY(SELECT a.attname::text
-                      FROM unnest(x.indkey::int2[]) WITH ORDINALITY k(attnum, ord)
-                      LEFT JOIN pg_attribute a ON a.attrelid = x.indrelid AND a.attnum = k.attnum
-                      WHERE k.ord <= x.indnkeyatts ORDER BY k.ord)
-         FROM pg_index x
-         JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_namespace n ON n.oid = i.relnamespace
-         JOIN pg_class t ON t.oid = x.indrelid JOIN pg_namespace tn ON tn.oid = t.relnamespace
-         WHERE {USER_SCHEMAS}"
-    );
-    let columns = format!(
-        "SELECT n.nspname, c.relname, a.attname::text, format_type(a.atttypid, a.atttypmod)
-         FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
-         WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped AND {USER_SCHEMAS}"
-    );
-    let (path, relations, indexes, columns) = tokio::try_join!(
-        client.query_one("SELECT current_schemas(false)::text[]", &[]),
-        client.query(&relations, &[]),
-        client.query(&indexes, &[]),
-        client.query(&columns, &[])
-    )
-    .map_err(PgError::from)?;
-    let name = |schema: String, name: String| if schema == "public" { name } else { format!("{schema}.{name}") };
-    let mut live = Live { search_path: path.get(0), ..Live::default() };
-    for r in relations {
-        live.relations.insert(
-            name(r.get(0), r.get(1)),
-            Relation { partitioned: r.get(2), rows: r.get(3), bytes: r.get::<_, Option<i64>>(4).unwrap_or(0) },
-        );
-    }
-    for r in indexes {
-        let table = name(r.get(2), r.get(3));
-        let index: String = r.get(1);
-        live.index_tables.insert(name(r.get(0), index.clone()), table.clone());
-        // Leading key columns, up to the first expression.
-        let keys: Vec<Option<String>> = r.get(5);
-        let keys: Vec<String> = keys.into_iter().map_while(|k| k).collect();
-        // A partial index serves only the queries its predicate matches; `WHERE col IS NOT
-        // NULL` on its own columns still serves lookups by value.
-        let predicate: Option<String> = r.get(4);
-        if predicate.as_deref().is_none_or(|p| crate::lint::ast::predicate_only_excludes_nulls(p, &keys)) {
-            live.indexes.entry(table).or_default().push((index, keys));
-        }
-    }
-    for r in columns {
-        live.column_types.insert((name(r.get(0), r.get(1)), r.get(2)), r.get(3));
-    }
-    Ok(live)
 }

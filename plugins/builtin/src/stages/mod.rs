@@ -1,7 +1,23 @@
-//! The built-in stages.
+//! The built-in stage types, one adapter file each: it decodes the stage's KDL into settings
+//! (`StageType::configure`, no IO), runs them through a library (`Stage::run`), and owns its
+//! outputs' type and text summary. An adapter never imports another adapter.
+//!
+//! Adding a stage: its file here, its module and its entry in [`STAGES`] below
+//! (docs/ARCHITECTURE.md, "Adding a stage").
 
 pub mod build;
 pub mod diff;
 pub mod hooks;
 pub mod lint;
 pub mod migrate;
+
+use confiture_engine::stage::StageType;
+
+/// Every built-in stage type.
+pub static STAGES: &[&dyn StageType] = &[
+    &build::Build,
+    &diff::Diff,
+    &hooks::Hooks,
+    &lint::Lint,
+    &migrate::Migrate,
+];

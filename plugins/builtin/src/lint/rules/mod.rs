@@ -4,7 +4,7 @@
 
 pub(crate) mod prelude {
     pub use crate::declare_rule;
-    pub use crate::lint::facts::At;
+    pub use crate::lint::stmt::At;
     #[cfg(test)]
     pub use crate::lint::testing::{check_rule, findings};
     pub use crate::lint::{Cx, Meta, Rule, Stmt, ast};
