@@ -168,15 +168,7 @@ pub fn error_diagnostic(
 /// The span of the token starting at `at` (an identifier, number or quoted name), at least one
 /// character.
 fn token_span(text: &str, at: usize) -> miette::SourceSpan {
-    let rest = &text[at.min(text.len())..];
-    let len = match rest.chars().next() {
-        Some('"') => rest[1..].find('"').map_or(1, |i| i + 2),
-        Some(c) if c.is_alphanumeric() || c == '_' => {
-            rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len())
-        }
-        Some(c) => c.len_utf8(),
-        None => 0,
-    };
+    let len = crate::sql::token_len(&text[at.min(text.len())..]);
     (at..at + len).into()
 }
 

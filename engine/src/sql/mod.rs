@@ -296,6 +296,20 @@ pub fn char_to_byte_offset(text: &str, chars: usize) -> usize {
     text.char_indices().nth(chars).map_or(text.len(), |(i, _)| i)
 }
 
+/// The length in bytes of the SQL token `rest` starts with: an identifier or number (dotted
+/// names whole), a quoted name with its quotes, else one character; 0 for an empty text. What a
+/// diagnostic underlines at a server's or parser's error position.
+pub fn token_len(rest: &str) -> usize {
+    match rest.chars().next() {
+        Some('"') => rest[1..].find('"').map_or(1, |i| i + 2),
+        Some(c) if c.is_alphanumeric() || c == '_' => {
+            rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len())
+        }
+        Some(c) => c.len_utf8(),
+        None => 0,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -92,7 +92,10 @@ impl Cx<'_> {
     pub fn report(&mut self, stmt: &Stmt<'_>, location: i32, message: impl Into<String>, help: impl Into<String>) {
         let at = usize::try_from(location).ok().filter(|l| *l >= stmt.offset && *l < stmt.offset + stmt.len);
         let (offset, len) = match at {
-            Some(l) => (l, token_len(&self.sources[stmt.file].text[l..])),
+            Some(l) => {
+                let rest = &self.sources[stmt.file].text[l..];
+                (l, confiture_engine::sql::token_len(rest).max(1).min(rest.len()))
+            }
             None => (stmt.offset, first_line_len(stmt.text)),
         };
         self.push(At { file: stmt.file, offset, len }, self.severity, message.into(), help.into());
@@ -136,16 +139,4 @@ impl Cx<'_> {
             source: at.file,
         });
     }
-}
-
-fn token_len(rest: &str) -> usize {
-    let len = match rest.chars().next() {
-        Some('"') => rest[1..].find('"').map_or(1, |i| i + 2),
-        Some(c) if c.is_alphanumeric() || c == '_' => {
-            rest.find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.')).unwrap_or(rest.len())
-        }
-        Some(c) => c.len_utf8(),
-        None => 0,
-    };
-    len.max(1).min(rest.len())
 }

@@ -14,10 +14,4 @@ pub mod migrate;
 use confiture_engine::stage::StageType;
 
 /// Every built-in stage type.
-pub static STAGES: &[&dyn StageType] = &[
-    &build::Build,
-    &diff::Diff,
-    &hooks::Hooks,
-    &lint::Lint,
-    &migrate::Migrate,
-];
+pub static STAGES: &[&dyn StageType] = &[&build::Build, &diff::Diff, &hooks::Hooks, &lint::Lint, &migrate::Migrate];
