@@ -31,6 +31,18 @@ fn the_demo_release_pipeline_runs() {
     assert_eq!(v["status"], "succeeded");
     let names: Vec<&str> = v["stages"].as_array().unwrap().iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(names, ["lint", "build", "rehearse", "apply", "verify", "drift"]);
+    // Every stage's outputs are what its type declares: valid against its schema, and every
+    // output named by `outputs()` (the schema's properties) present.
+    for s in v["stages"].as_array().unwrap() {
+        let uses = s["uses"].as_str().unwrap();
+        assert_valid(&format!("stages/{uses}.json"), &s["outputs"]);
+        let t = confiture_plugins::registry().get(uses).unwrap();
+        let mut declared = t.outputs();
+        let mut got: Vec<String> = s["outputs"].as_object().unwrap().keys().cloned().collect();
+        declared.sort();
+        got.sort();
+        assert_eq!(got, declared, "stage {} ({uses}): outputs differ from its type's", s["name"]);
+    }
     let lint = &v["stages"][0]["outputs"];
     assert_valid("stages/lint.json", lint);
     assert_eq!(lint["counts"]["error"], 0, "the demo's SQL is lint-clean: {lint}");

@@ -33,31 +33,37 @@ pub struct Unit<'a> {
     pub record: Pending<'a>,
 }
 
+/// A request of a pipelined transaction: which unit (migration) and which of its parts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Part {
+    /// BEGIN or SAVEPOINT.
+    Open,
+    /// The session reset before unit `k`.
+    Reset(usize),
+    /// Statement `i` of unit `k`.
+    Statement(usize, usize),
+    /// The tracking change of unit `k`.
+    Record(usize),
+    /// RELEASE SAVEPOINT.
+    Close,
+}
+
 /// Where a pipelined transaction stopped.
 pub enum Stopped {
     Cancelled,
-    /// Unit `unit` failed, at its statement `statement` or (`None`) at the statements around
-    /// them: the opening one, the reset, the tracking change, the closing one.
-    Failed {
-        unit: usize,
-        statement: Option<usize>,
-        error: tokio_postgres::Error,
-    },
+    Failed { at: Part, error: tokio_postgres::Error },
 }
 
 impl Stopped {
-    /// The stage's error, for units that ran in a transaction now rolled back.
-    pub fn into_error(self, units: &[(&Migration, &Prepared)]) -> StageError {
+    /// The stage's error for one migration `m` (prepared as `p`) that ran in a transaction now
+    /// rolled back.
+    pub fn into_error(self, m: &Migration, p: &Prepared) -> StageError {
         match self {
             Stopped::Cancelled => StageError::cancelled(),
-            Stopped::Failed { unit, statement: Some(i), error } => {
-                let (m, p) = units[unit];
-                statement_error(p, i, &error, m, true)
+            Stopped::Failed { at: Part::Statement(_, i), error } => statement_error(p, i, &error, m, true),
+            Stopped::Failed { error, .. } => {
+                StageError::new(ExitCode::Failure, format!("{}: {} (rolled back)", m.up_shown, pg::describe(&error)))
             }
-            Stopped::Failed { unit, statement: None, error } => StageError::new(
-                ExitCode::Failure,
-                format!("{}: {} (rolled back)", units[unit].1.source.name, pg::describe(&error)),
-            ),
         }
     }
 }
@@ -75,32 +81,29 @@ pub async fn pipelined<'a>(
     let client = ctx.session.client();
     let reset = session::reset(ctx.job);
     let reset = reset.as_str();
-    let last = units.len().saturating_sub(1);
-    // Which unit (and statement) each request belongs to; the opening and closing statements
-    // belong to the first and last unit.
-    let mut owners: Vec<(usize, Option<usize>)> = vec![(0, None)];
+    let mut owners: Vec<Part> = vec![Part::Open];
     let mut requests: Vec<Pending<'_>> = vec![Box::pin(client.batch_execute(open))];
     for (k, unit) in units.into_iter().enumerate() {
         // The reset runs inside the transaction: if it fails, nothing after it can run.
         requests.push(Box::pin(client.batch_execute(reset)));
-        owners.push((k, None));
+        owners.push(Part::Reset(k));
         for i in 0..unit.prepared.statements.len() {
             requests.push(Box::pin(client.batch_execute(unit.prepared.text(i))));
-            owners.push((k, Some(i)));
+            owners.push(Part::Statement(k, i));
         }
         requests.push(unit.record);
-        owners.push((k, None));
+        owners.push(Part::Record(k));
     }
     if let Some(close) = close {
         requests.push(Box::pin(client.batch_execute(close)));
-        owners.push((last, None));
+        owners.push(Part::Close);
     }
     match script::run_requests(&ctx.session, requests, &ctx.cx.cancel, &mut |_| {}).await {
         Ok(_) => Ok(()),
         Err(ScriptError::Cancelled) => Err(Stopped::Cancelled),
         Err(ScriptError::Statement { index, error }) => {
-            let (unit, statement) = owners.get(index).copied().unwrap_or((last, None));
-            Err(Stopped::Failed { unit, statement, error })
+            let at = owners.get(index).copied().unwrap_or(Part::Close);
+            Err(Stopped::Failed { at, error })
         }
     }
 }

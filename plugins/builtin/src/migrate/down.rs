@@ -2,11 +2,11 @@
 //! .down.sql can run in a transaction.
 
 use confiture_engine::ExitCode;
-use confiture_engine::pg::PgError;
 use confiture_engine::pg::script::Pending;
+use confiture_engine::pg::{self, PgError};
 use confiture_engine::stage::StageError;
 
-use super::apply::{self, Unit, event};
+use super::apply::{self, Part, Stopped, Unit, event};
 use super::compare::{compare, count, mark, no_table};
 use super::files::{self, Migration};
 use super::prepare::{self, Prepared};
@@ -104,18 +104,20 @@ async fn down_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             }
             Ok(())
         }
-        Err(stopped) => {
+        Err(Stopped::Cancelled) => {
             let _ = client.batch_execute("ROLLBACK").await;
-            let failed = match &stopped {
-                apply::Stopped::Failed { unit, .. } => Some(*unit),
-                apply::Stopped::Cancelled => None,
+            Err(StageError::cancelled())
+        }
+        Err(Stopped::Failed { at, error }) => {
+            let _ = client.batch_execute("ROLLBACK").await;
+            let mut err = match at {
+                Part::Statement(k, i) => apply::statement_error(&plan[k].2, i, &error, plan[k].1, true),
+                _ => StageError::new(ExitCode::Failure, pg::describe(&error)),
             };
-            let units: Vec<(&Migration, &Prepared)> = plan.iter().map(|(_, m, p)| (*m, p)).collect();
-            let mut err = stopped.into_error(&units);
-            if let Some(k) = failed {
+            if let Part::Statement(k, _) | Part::Record(k) = at {
                 mark(&mut ctx.out.migrations, plan[k].1, State::Failed, Some(err.message.clone()));
-                err.message = format!("{}; nothing was rolled back", err.message);
             }
+            err.message = format!("{}; nothing was rolled back", err.message);
             Err(err)
         }
     }

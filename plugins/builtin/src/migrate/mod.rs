@@ -111,7 +111,6 @@ pub const MIGRATION_FAILED: EventKind = EventKind("migration-failed");
 const DEFAULT_LOCK_WAIT: Duration = Duration::from_secs(60);
 
 /// Everything a mode works with.
-/// Everything a mode works with.
 struct Ctx<'a> {
     job: &'a Job,
     cx: &'a StageContext,

@@ -5,11 +5,11 @@
 //! every lock that every pending migration takes.
 
 use confiture_engine::ExitCode;
-use confiture_engine::pg::PgError;
 use confiture_engine::pg::script::Pending;
+use confiture_engine::pg::{self, PgError};
 use confiture_engine::stage::StageError;
 
-use super::apply::{self, Stopped, Unit, insert_params};
+use super::apply::{self, Part, Stopped, Unit, insert_params};
 use super::compare::{compare, count, pending, refuse_drift};
 use super::files::Migration;
 use super::report::State;
@@ -29,12 +29,13 @@ async fn rehearse_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
     let refs: Vec<&Migration> = pending.iter().collect();
     let prepared = apply::prepare_all(ctx, &refs)?;
     client.batch_execute("BEGIN").await.map_err(PgError::from)?;
+    // What each migration came to, kept whatever stops the rehearsal part way (Ctrl-C).
+    let mut outcomes = Vec::new();
     let result = async {
         if !ctx.out.table_exists {
             tracking::create(&ctx.session, &ctx.job.table).await?;
         }
         let insert = client.prepare(&tracking::insert_sql(&ctx.job.table)).await.map_err(PgError::from)?;
-        let mut outcomes = Vec::new();
         for (m, p) in pending.iter().zip(&prepared) {
             let (state, error) = if !p.transactional() {
                 (
@@ -61,23 +62,27 @@ async fn rehearse_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
                 {
                     Ok(()) => (State::Rehearsed, None),
                     Err(Stopped::Cancelled) => return Err(StageError::cancelled()),
-                    Err(stopped) => {
+                    Err(Stopped::Failed { at, error }) => {
                         client
                             .batch_execute("ROLLBACK TO SAVEPOINT confiture_rehearsal")
                             .await
                             .map_err(PgError::from)?;
-                        (State::Failed, Some(stopped.into_error(&[(m, p)]).message))
+                        let message = match at {
+                            Part::Statement(_, i) => apply::statement_error(p, i, &error, m, true).message,
+                            _ => format!("{}: {}", m.up_shown, pg::describe(&error)),
+                        };
+                        (State::Failed, Some(message))
                     }
                 }
             };
             outcomes.push((m, p.transactional(), state, error));
         }
-        Ok::<_, StageError>(outcomes)
+        Ok::<_, StageError>(())
     }
     .await;
     let _ = client.batch_execute("ROLLBACK").await;
     let mut failed = Vec::new();
-    for (m, transactional, state, error) in result? {
+    for (m, transactional, state, error) in outcomes {
         if state == State::Failed {
             failed.push(m.up_shown.clone());
         }
@@ -87,6 +92,7 @@ async fn rehearse_locked(ctx: &mut Ctx<'_>) -> Result<(), StageError> {
             r.transactional = Some(transactional);
         }
     }
+    result?;
     if failed.is_empty() {
         Ok(())
     } else {

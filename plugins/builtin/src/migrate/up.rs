@@ -88,7 +88,7 @@ async fn apply_one(
             Ok(()) => client.batch_execute("COMMIT").await.map_err(|e| apply::commit_error(&m.up_shown, &e)),
             Err(stopped) => {
                 let _ = client.batch_execute("ROLLBACK").await;
-                Err(stopped.into_error(&[(m, p)]))
+                Err(stopped.into_error(m, p))
             }
         };
     }

@@ -45,9 +45,14 @@ impl Rule for RequirePrimaryKey {
                 let has_pk = cols.iter().flat_map(|c| ast::column_constraints(c)).chain(cons).any(primary);
                 // Partitions, typed tables and temporary tables are exempt.
                 let exempt = c.partbound.is_some() || c.of_typename.is_some() || r.relpersistence == "t";
-                if !has_pk && !exempt {
+                let table = ast::rel(r);
+                if has_pk {
+                    // The same name created again with a key (after a DROP, or in a schema file
+                    // after the migrations): it has one now.
+                    keyless.0.retain(|(t, _)| *t != table);
+                } else if !exempt {
                     let offset = usize::try_from(r.location).unwrap_or(s.offset);
-                    keyless.0.push((ast::rel(r), At { offset, len: 1, ..s.at() }));
+                    keyless.0.push((table, At { offset, len: 1, ..s.at() }));
                 }
             }
             NodeEnum::AlterTableStmt(a) => {
@@ -100,6 +105,9 @@ mod tests {
                     0,
                 ),
                 ("CREATE TABLE t (id bigint NOT NULL);\nALTER TABLE t ADD CONSTRAINT t_id_key UNIQUE (id);", 1),
+                // Dropped and created again, with a key.
+                ("CREATE TABLE t (a text);\nDROP TABLE t;\nCREATE TABLE t (id bigint PRIMARY KEY, a text);", 0),
+                ("ALTER TABLE t ADD COLUMN id bigint PRIMARY KEY;", 0),
             ],
         );
     }
