@@ -197,6 +197,36 @@ pub fn added_columns(s: &protobuf::AlterTableStmt) -> impl Iterator<Item = &prot
     alter_cmds(s).filter_map(added_column)
 }
 
+/// Constraints a statement adds: those of CREATE TABLE (on its columns and on the table) and of
+/// ALTER TABLE … ADD COLUMN and ADD CONSTRAINT, with their table and, for a column's, the column.
+pub fn added_constraints(node: &NodeEnum) -> Vec<(String, Option<&str>, &protobuf::Constraint)> {
+    let mut out = Vec::new();
+    match node {
+        NodeEnum::CreateStmt(s) => {
+            let Some(table) = s.relation.as_ref().map(rel) else { return out };
+            let (cols, cons) = table_elements(s);
+            for c in cols {
+                out.extend(column_constraints(c).map(|k| (table.clone(), Some(c.colname.as_str()), k)));
+            }
+            out.extend(cons.into_iter().map(|k| (table.clone(), None, k)));
+        }
+        NodeEnum::AlterTableStmt(a) => {
+            let Some(table) = a.relation.as_ref().map(rel) else { return out };
+            for cmd in alter_cmds(a) {
+                if let Some(c) = added_column(cmd) {
+                    out.extend(column_constraints(c).map(|k| (table.clone(), Some(c.colname.as_str()), k)));
+                } else if subtype(cmd) == Some(protobuf::AlterTableType::AtAddConstraint)
+                    && let Some(k) = cmd_constraint(cmd)
+                {
+                    out.push((table.clone(), None, k));
+                }
+            }
+        }
+        _ => {}
+    }
+    out
+}
+
 /// Columns a statement creates: those of CREATE TABLE and ALTER TABLE … ADD COLUMN, with their
 /// table.
 pub fn new_columns(node: &NodeEnum) -> Vec<(String, &protobuf::ColumnDef)> {

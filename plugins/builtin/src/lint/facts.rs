@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use confiture_engine::pg_query::NodeEnum;
-use confiture_engine::pg_query::protobuf::{self, AlterTableType, ConstrType};
+use confiture_engine::pg_query::protobuf::{self, AlterTableType};
 
 use super::ast;
 use super::stmt::{At, Stmt};
@@ -25,8 +25,6 @@ pub struct Facts {
     pub aliases: HashMap<String, String>,
     /// Per file: the schemas of `SET search_path`, in order.
     pub search_path: Option<Vec<String>>,
-    /// Indexes dropped by the files (they no longer serve foreign keys).
-    pub dropped_indexes: HashSet<String>,
     /// Index name → its table, for indexes created in the files.
     pub index_tables: HashMap<String, String>,
     /// (table, column) → its type, from CREATE TABLE, ADD COLUMN and ALTER COLUMN … TYPE.
@@ -41,20 +39,14 @@ pub struct Facts {
     pub statements_in_file: usize,
     pub non_transactional_in_file: Option<At>,
     pub transactional_in_file: bool,
-    /// Foreign keys: table, its columns, where.
-    pub foreign_keys: Vec<(String, Vec<String>, At)>,
-    /// Leading columns of non-partial indexes (with their names), primary keys and unique
-    /// constraints, by table.
-    pub indexed: HashMap<String, Vec<(String, Vec<String>)>>,
 }
 
 /// Remember what `stmt` established, for the statements after it. `locks`: it took a
 /// write-blocking lock on an existing table.
 pub fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool, exists_already: bool) {
-    let at = stmt.at();
     facts.statements_in_file += 1;
     if stmt.non_transactional().is_some() {
-        facts.non_transactional_in_file.get_or_insert(at);
+        facts.non_transactional_in_file.get_or_insert(stmt.at());
     } else if !matches!(stmt.node, NodeEnum::VariableSetStmt(_) | NodeEnum::TransactionStmt(_)) {
         facts.transactional_in_file = true;
     }
@@ -87,15 +79,8 @@ pub fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool, exist
             if s.partspec.is_some() {
                 facts.partitioned.insert(table.clone());
             }
-            let (cols, cons) = ast::table_elements(s);
-            for c in &cols {
+            for c in ast::table_elements(s).0 {
                 learn_column(facts, &table, c);
-                for k in ast::column_constraints(c) {
-                    remember_constraint(facts, &table, Some(&c.colname), k, at);
-                }
-            }
-            for k in cons {
-                remember_constraint(facts, &table, None, k, at);
             }
         }
         NodeEnum::AlterTableStmt(s) => {
@@ -106,19 +91,11 @@ pub fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool, exist
                         if let Some(c) = ast::cmd_column(cmd) {
                             facts.added_columns.insert((table.clone(), c.colname.clone()), file);
                             learn_column(facts, &table, c);
-                            for k in ast::column_constraints(c) {
-                                remember_constraint(facts, &table, Some(&c.colname), k, at);
-                            }
                         }
                     }
                     Some(AlterTableType::AtAlterColumnType) => {
                         if let Some(t) = ast::cmd_column(cmd).and_then(|c| c.type_name.as_ref()) {
                             facts.column_types.insert((table.clone(), cmd.name.clone()), ast::type_of(t));
-                        }
-                    }
-                    Some(AlterTableType::AtAddConstraint) => {
-                        if let Some(k) = ast::cmd_constraint(cmd) {
-                            remember_constraint(facts, &table, None, k, at);
                         }
                     }
                     _ => {}
@@ -138,17 +115,6 @@ pub fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool, exist
                 learn_move(facts, &old, new);
             }
         }
-        NodeEnum::DropStmt(d) if d.remove_type == protobuf::ObjectType::ObjectIndex as i32 => {
-            for o in &d.objects {
-                let Some(parts) = ast::dotted(o) else { continue };
-                let index = ast::dotted_rel(&parts);
-                let bare = parts.last().cloned().unwrap_or_default();
-                for list in facts.indexed.values_mut() {
-                    list.retain(|(n, _)| *n != bare);
-                }
-                facts.dropped_indexes.insert(index);
-            }
-        }
         NodeEnum::IndexStmt(i) => {
             if let Some(r) = &i.relation {
                 let table = ast::rel(r);
@@ -157,12 +123,6 @@ pub fn learn(facts: &mut Facts, stmt: &Stmt<'_>, file: usize, locks: bool, exist
                     let index = format!("{schema}{}", i.idxname);
                     facts.created.insert(index.clone(), file);
                     facts.index_tables.insert(index, table.clone());
-                }
-                // A partial index serves only the queries its predicate matches; `WHERE col IS
-                // NOT NULL` on its own columns still serves lookups by value.
-                let columns = ast::index_columns(i);
-                if i.where_clause.as_deref().is_none_or(|p| ast::only_excludes_nulls(p, &columns)) {
-                    facts.indexed.entry(table).or_default().push((i.idxname.clone(), columns));
                 }
             }
         }
@@ -185,19 +145,5 @@ fn learn_move(facts: &mut Facts, old: &str, new: String) {
 fn learn_column(facts: &mut Facts, table: &str, c: &protobuf::ColumnDef) {
     if let Some(t) = &c.type_name {
         facts.column_types.insert((table.to_string(), c.colname.clone()), ast::type_of(t));
-    }
-}
-
-fn remember_constraint(facts: &mut Facts, table: &str, column: Option<&str>, k: &protobuf::Constraint, at: At) {
-    let keys = || -> Vec<String> {
-        let keys = ast::key_names(&k.keys);
-        if keys.is_empty() { column.map(|c| vec![c.to_string()]).unwrap_or_default() } else { keys }
-    };
-    if ast::is(k, ConstrType::ConstrPrimary) || ast::is(k, ConstrType::ConstrUnique) {
-        facts.indexed.entry(table.to_string()).or_default().push((k.conname.clone(), keys()));
-    } else if ast::is(k, ConstrType::ConstrForeign) {
-        let cols = ast::key_names(&k.fk_attrs);
-        let cols = if cols.is_empty() { column.map(|c| vec![c.to_string()]).unwrap_or_default() } else { cols };
-        facts.foreign_keys.push((table.to_string(), cols, at));
     }
 }

@@ -1,5 +1,7 @@
 //! foreign-key-without-index
 
+use std::collections::{HashMap, HashSet};
+
 use super::prelude::*;
 
 declare_rule! {
@@ -32,11 +34,62 @@ declare_rule! {
     }
 }
 
+/// What the files establish about keys and indexes.
+#[derive(Clone, Default)]
+struct Seen {
+    /// Foreign keys: table, its columns, where.
+    foreign_keys: Vec<(String, Vec<String>, At)>,
+    /// Leading columns of non-partial indexes (with their names), primary keys and unique
+    /// constraints, by table.
+    indexed: HashMap<String, Vec<(String, Vec<String>)>>,
+    /// Indexes dropped by the files (they no longer serve foreign keys).
+    dropped: HashSet<String>,
+}
+
 impl Rule for ForeignKeyWithoutIndex {
+    fn check(&self, s: &Stmt<'_>, cx: &mut Cx<'_>) {
+        let seen = cx.state::<Seen>();
+        for (table, column, k) in ast::added_constraints(s.node) {
+            // A constraint on a column names no key columns: it is about that column.
+            let or_column = |cols: Vec<String>| match (cols.is_empty(), column) {
+                (true, Some(c)) => vec![c.to_string()],
+                _ => cols,
+            };
+            if ast::is(k, ConstrType::ConstrPrimary) || ast::is(k, ConstrType::ConstrUnique) {
+                seen.indexed.entry(table).or_default().push((k.conname.clone(), or_column(ast::key_names(&k.keys))));
+            } else if ast::is(k, ConstrType::ConstrForeign) {
+                seen.foreign_keys.push((table, or_column(ast::key_names(&k.fk_attrs)), s.at()));
+            }
+        }
+        match s.node {
+            NodeEnum::DropStmt(d) if d.remove_type == ObjectType::ObjectIndex as i32 => {
+                for o in &d.objects {
+                    let Some(parts) = ast::dotted(o) else { continue };
+                    let bare = parts.last().cloned().unwrap_or_default();
+                    for list in seen.indexed.values_mut() {
+                        list.retain(|(n, _)| *n != bare);
+                    }
+                    seen.dropped.insert(ast::dotted_rel(&parts));
+                }
+            }
+            NodeEnum::IndexStmt(i) => {
+                let Some(r) = &i.relation else { return };
+                // A partial index serves only the queries its predicate matches; `WHERE col IS
+                // NOT NULL` on its own columns still serves lookups by value.
+                let columns = ast::index_columns(i);
+                if i.where_clause.as_deref().is_none_or(|p| ast::only_excludes_nulls(p, &columns)) {
+                    seen.indexed.entry(ast::rel(r)).or_default().push((i.idxname.clone(), columns));
+                }
+            }
+            _ => {}
+        }
+    }
+
     fn finish(&self, cx: &mut Cx<'_>) {
         let live = cx.scope.live;
+        let seen = std::mem::take(cx.state::<Seen>());
         let mut missing = Vec::new();
-        for (table, cols, at) in &cx.facts.foreign_keys {
+        for (table, cols, at) in &seen.foreign_keys {
             if cols.is_empty() {
                 continue;
             }
@@ -51,9 +104,9 @@ impl Rule for ForeignKeyWithoutIndex {
             let serves = |(name, idx): &(String, Vec<String>)| {
                 idx.len() >= cols.len()
                     && cols.iter().all(|c| idx[..cols.len()].contains(c))
-                    && !cx.facts.dropped_indexes.contains(name)
+                    && !seen.dropped.contains(name)
             };
-            let covered = cx.facts.indexed.get(table).is_some_and(|ix| ix.iter().any(serves))
+            let covered = seen.indexed.get(table).is_some_and(|ix| ix.iter().any(serves))
                 || live.and_then(|l| l.indexes.get(table)).is_some_and(|ix| ix.iter().any(serves));
             if !covered {
                 missing.push((table.clone(), cols.join(", "), *at));

@@ -41,8 +41,7 @@ impl Rule for RequirePrimaryKey {
         match s.node {
             NodeEnum::CreateStmt(c) => {
                 let Some(r) = &c.relation else { return };
-                let (cols, cons) = ast::table_elements(c);
-                let has_pk = cols.iter().flat_map(|c| ast::column_constraints(c)).chain(cons).any(primary);
+                let has_pk = ast::added_constraints(s.node).into_iter().any(|(_, _, k)| primary(k));
                 // Partitions, typed tables and temporary tables are exempt.
                 let exempt = c.partbound.is_some() || c.of_typename.is_some() || r.relpersistence == "t";
                 let table = ast::rel(r);
@@ -57,10 +56,7 @@ impl Rule for RequirePrimaryKey {
             }
             NodeEnum::AlterTableStmt(a) => {
                 let Some(table) = a.relation.as_ref().map(ast::rel) else { return };
-                let adds_pk = ast::alter_cmds(a).any(|cmd| {
-                    ast::cmd_constraint(cmd).is_some_and(primary)
-                        || ast::added_column(cmd).is_some_and(|c| ast::column_constraints(c).any(primary))
-                });
+                let adds_pk = ast::added_constraints(s.node).into_iter().any(|(_, _, k)| primary(k));
                 if adds_pk {
                     keyless.0.retain(|(t, _)| *t != table);
                 }
