@@ -230,22 +230,17 @@ pub fn added_constraints(node: &NodeEnum) -> Vec<(String, Option<&str>, &protobu
 /// Columns a statement creates: those of CREATE TABLE and ALTER TABLE … ADD COLUMN, with their
 /// table.
 pub fn new_columns(node: &NodeEnum) -> Vec<(String, &protobuf::ColumnDef)> {
-    match node {
-        NodeEnum::CreateStmt(s) => {
-            let table = s.relation.as_ref().map(rel).unwrap_or_default();
-            table_elements(s).0.into_iter().map(|c| (table.clone(), c)).collect()
-        }
-        NodeEnum::AlterTableStmt(a) => {
-            let table = a.relation.as_ref().map(rel).unwrap_or_default();
-            added_columns(a).map(|c| (table.clone(), c)).collect()
-        }
-        _ => Vec::new(),
-    }
+    columns(node, false)
 }
 
 /// Columns a statement defines or retypes: those of CREATE TABLE, ALTER TABLE … ADD COLUMN and
 /// ALTER COLUMN … TYPE, with their table.
 pub fn defined_columns(node: &NodeEnum) -> Vec<(String, &protobuf::ColumnDef)> {
+    columns(node, true)
+}
+
+fn columns(node: &NodeEnum, retyped: bool) -> Vec<(String, &protobuf::ColumnDef)> {
+    use protobuf::AlterTableType::{AtAddColumn, AtAlterColumnType};
     match node {
         NodeEnum::CreateStmt(s) => {
             let table = s.relation.as_ref().map(rel).unwrap_or_default();
@@ -254,16 +249,13 @@ pub fn defined_columns(node: &NodeEnum) -> Vec<(String, &protobuf::ColumnDef)> {
         NodeEnum::AlterTableStmt(a) => {
             let table = a.relation.as_ref().map(rel).unwrap_or_default();
             alter_cmds(a)
-                .filter(|c| {
-                    matches!(
-                        subtype(c),
-                        Some(protobuf::AlterTableType::AtAddColumn | protobuf::AlterTableType::AtAlterColumnType)
-                    )
+                .filter(|c| match subtype(c) {
+                    Some(AtAddColumn) => true,
+                    Some(AtAlterColumnType) => retyped,
+                    _ => false,
                 })
-                .filter_map(|c| {
-                    let col = cmd_column(c)?;
-                    Some((table.clone(), col))
-                })
+                .filter_map(cmd_column)
+                .map(|c| (table.clone(), c))
                 .collect()
         }
         _ => Vec::new(),
