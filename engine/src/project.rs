@@ -41,6 +41,8 @@ pub struct Project {
     /// Settings for stage types, by type (`lint { … }` in confiture.kdl): defaults every stage of
     /// that type starts from.
     defaults: BTreeMap<String, Node>,
+    /// Named blocks for stage types (`anonymize "staging" { … }`: a profile), by type and name.
+    named: BTreeMap<(String, String), Node>,
     /// confiture.kdl, for diagnostics about `defaults`.
     pub source: Option<SourceFile>,
 }
@@ -155,13 +157,24 @@ impl Project {
         self.defaults.get(stage_type)
     }
 
+    /// A named block for a stage type (`anonymize "staging" { … }`).
+    pub fn named_block(&self, stage_type: &str, name: &str) -> Option<&Node> {
+        self.named.get(&(stage_type.to_string(), name.to_string()))
+    }
+
+    /// The names of a stage type's named blocks.
+    pub fn named_blocks(&self, stage_type: &str) -> Vec<&str> {
+        self.named.keys().filter(|(t, _)| t == stage_type).map(|(_, n)| n.as_str()).collect()
+    }
+
     /// Every top-level node of confiture.kdl that is neither an environment nor a stage type.
     pub fn check_defaults(&self, stage_types: &[&str]) -> Diagnostics {
         let mut d = Diagnostics::default();
         let Some(source) = &self.source else { return d };
         let mut known = vec!["project", "environment"];
         known.extend_from_slice(stage_types);
-        for (name, n) in &self.defaults {
+        let named = self.named.iter().map(|((t, _), n)| (t, n));
+        for (name, n) in self.defaults.iter().chain(named) {
             if !stage_types.contains(&name.as_str()) {
                 d.push(
                     Diagnostic::error(
@@ -258,6 +271,21 @@ fn decode_project(nodes: &[Node], project: &mut Project, file: &Path, d: &mut Di
                         );
                     }
                     project.environments.insert(env.name.clone(), env);
+                }
+            }
+            // A named block for a stage type (a profile); checked like defaults.
+            other if matches!(n.args.first().map(|a| &a.value), Some(Value::Text(_))) => {
+                let name = n.args.first().and_then(|a| decode::static_text(a, d)).unwrap_or_default();
+                if project.named.insert((other.to_string(), name.clone()), n.clone()).is_some() {
+                    d.push(
+                        Diagnostic::error(
+                            "pipeline::duplicate-name",
+                            n.args[0].span,
+                            format!("`{other} \"{name}\"` is declared twice"),
+                        )
+                        .with_label("declared again")
+                        .with_help(format!("give each `{other}` block a distinct name")),
+                    );
                 }
             }
             // Defaults for a stage type; checked against the registry by `check_defaults`.

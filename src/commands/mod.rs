@@ -3,6 +3,7 @@
 //! The argument types deliberately have no `Debug`: they hold connection strings as typed, and
 //! nothing should be able to print them whole.
 
+mod anonymize;
 mod build;
 mod diff;
 mod init;
@@ -46,7 +47,7 @@ connection parameters as for psql; NO_COLOR turns colours off; RUST_LOG sets log
 #[command(
     name = "confiture",
     version,
-    about = "PostgreSQL schema lifecycle as pipelines: build, diff, lint, migrate",
+    about = "PostgreSQL schema lifecycle as pipelines: build, diff, lint, migrate, anonymize",
     long_about = "confiture runs pipelines of schema work against PostgreSQL. A pipeline is a KDL file whose \
                   stages (build, diff, lint, migrate, …) form a graph: independent stages run concurrently, dependents wait.\n\n\
                   The DDL files in db/schema/ are the source of truth; environments in confiture.kdl say \
@@ -119,6 +120,9 @@ Existing files are kept, never overwritten.")]
     /// Apply, roll back, check and rehearse versioned migrations (db/migrations)
     #[command(after_help = migrate::HELP)]
     Migrate(migrate::MigrateArgs),
+    /// Mask PII with a keyed profile: scan, coverage check, preview, in-place run, leak check
+    #[command(after_help = anonymize::HELP)]
+    Anonymize(anonymize::AnonymizeArgs),
     /// Check, test and scaffold WebAssembly plugins (anonymizers and hooks)
     #[command(after_help = plugin::HELP)]
     Plugin(plugin::PluginArgs),
@@ -162,6 +166,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Lint(args) => lint::lint(args, quiet).await,
         Command::Diff(args) => diff::diff(args, quiet).await,
         Command::Drift(args) => diff::drift(args, quiet).await,
+        Command::Anonymize(args) => anonymize::anonymize(args, quiet).await,
         // Plugins run synchronously; WASI's sync mode drives its own I/O on the runtime from a
         // blocking thread.
         Command::Plugin(args) => {

@@ -2,6 +2,7 @@
 //! and, in `stages/`, one thin adapter per stage type that decodes its KDL and calls them,
 //! listed once in [`STAGES`] (docs/ARCHITECTURE.md, "Adding a stage").
 
+pub mod anonymize;
 pub mod build;
 pub mod catalog;
 pub mod diff;

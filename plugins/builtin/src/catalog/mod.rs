@@ -5,6 +5,7 @@
 
 pub mod introspect;
 pub mod model;
+pub mod tables;
 
 pub use introspect::introspect;
 pub use model::Model;

@@ -5,6 +5,7 @@
 //! Adding a stage: its file here, its module and its entry in [`STAGES`] below
 //! (docs/ARCHITECTURE.md, "Adding a stage").
 
+pub mod anonymize;
 pub mod build;
 pub mod diff;
 pub mod hooks;
@@ -14,4 +15,5 @@ pub mod migrate;
 use confiture_engine::stage::StageType;
 
 /// Every built-in stage type.
-pub static STAGES: &[&dyn StageType] = &[&build::Build, &diff::Diff, &hooks::Hooks, &lint::Lint, &migrate::Migrate];
+pub static STAGES: &[&dyn StageType] =
+    &[&anonymize::Anonymize, &build::Build, &diff::Diff, &hooks::Hooks, &lint::Lint, &migrate::Migrate];

@@ -1,0 +1,69 @@
+//! company
+
+use super::prelude::*;
+use crate::anonymize::key::Prf;
+use crate::anonymize::words::{self, List};
+
+declare_strategy! {
+    /// Replaces a company name with a made-up one from the word lists of `locale` (`mixed`: any
+    /// locale). The same name gives the same replacement with the same key, in every table and
+    /// on every run. Many names map to one: it is `lossy`, so a unique column needs another
+    /// strategy.
+    ///
+    /// ```kdl
+    /// column "employer" "company"
+    /// column "empresa" "company" locale="es"
+    /// ```
+    pub struct Company {
+        name: "company",
+        summary: "company name from word lists (several locales)",
+        accepts: &[TypeClass::Text],
+        deterministic: true,
+        uniqueness: Lossy,
+        params: [("locale", Text, Some("en"), "where company names come from: en, fr, de, es, it, pt, nl, pl, ja, or mixed")],
+    }
+}
+
+struct Companies {
+    prf: Prf,
+    names: &'static [&'static str],
+}
+
+impl Masker for Companies {
+    fn mask(&self, input: &str, _: &dyn Row, out: &mut String) -> Result<Out, String> {
+        out.push_str(self.prf.stream(input.as_bytes()).pick(self.names));
+        Ok(Out::Value)
+    }
+}
+
+impl Strategy for Company {
+    fn build(&self, params: &Params, cx: &BuildCx<'_>) -> Result<Box<dyn Masker>, String> {
+        let locale = params.text("locale");
+        if !words::known(locale) {
+            return Err(format!("unknown `locale` `{locale}`: {}", words::LOCALE_DOC));
+        }
+        Ok(Box::new(Companies { prf: cx.prf(), names: words::list(locale, List::Company) }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn companies_come_from_the_locale_list_and_are_stable() {
+        for locale in ["en", "fr", "ja", "mixed"] {
+            let m = masker(&Company, &[("locale", locale)]);
+            let list = words::list(locale, List::Company);
+            let a = masks(&*m, "Acme Corp").unwrap();
+            assert!(list.contains(&a.as_str()), "{locale}: {a}");
+            assert_eq!(masks(&*m, "Acme Corp").unwrap(), a);
+            let distinct: std::collections::HashSet<_> =
+                (0..300).map(|i| masks(&*m, &format!("p{i}")).unwrap()).collect();
+            assert!(distinct.len() > 30, "{locale}: {}", distinct.len());
+            assert!(distinct.iter().all(|n| list.contains(&n.as_str())));
+        }
+        assert!(!masks(&*masker(&Company, &[("locale", "ja")]), "Acme Corp").unwrap().is_ascii());
+        assert!(masker_with(&Company, &[("locale", "xx")], ColumnType::text()).is_err());
+    }
+}
