@@ -64,9 +64,9 @@ pub enum Action {
     Run {
         #[command(flatten)]
         on: On,
-        /// The profile: a name in confiture.kdl, or a .kdl/.yaml file
+        /// The profile: a name in confiture.kdl, or a .kdl/.yaml file (default: the only one in confiture.kdl)
         #[arg(long)]
-        profile: String,
+        profile: Option<String>,
         /// Check the profile against the database and print the plan; change nothing
         #[arg(long)]
         dry_run: bool,
@@ -86,8 +86,9 @@ pub enum Action {
     Check {
         #[command(flatten)]
         on: On,
+        /// The profile (default: the only one in confiture.kdl)
         #[arg(long)]
-        profile: String,
+        profile: Option<String>,
         #[arg(long, default_value_t = 100)]
         sample: usize,
     },
@@ -95,8 +96,9 @@ pub enum Action {
     Preview {
         #[command(flatten)]
         on: On,
+        /// The profile (default: the only one in confiture.kdl)
         #[arg(long)]
-        profile: String,
+        profile: Option<String>,
         /// The table (`schema.table`, or a table in public)
         #[arg(long)]
         table: String,
@@ -114,8 +116,9 @@ pub enum Action {
         /// The anonymized database: an environment or a connection string
         #[arg(long, value_name = "ENV|DSN")]
         target: String,
+        /// The profile (default: the only one in confiture.kdl)
         #[arg(long)]
-        profile: String,
+        profile: Option<String>,
         #[arg(long, value_enum, default_value = "text")]
         format: Format,
     },
@@ -200,8 +203,40 @@ pub async fn anonymize(args: AnonymizeArgs, quiet: bool) -> ExitCode {
             stage = target_child(stage, "database", "env", target);
         }
     }
+    // Without --profile: the only profile confiture.kdl declares.
+    let pick = |given: Option<String>| -> Result<String, ExitCode> {
+        if let Some(p) = given {
+            return Ok(p);
+        }
+        match project.named_blocks("anonymize").as_slice() {
+            [one] => Ok(one.to_string()),
+            [] => {
+                crate::render::error(
+                    "no profile: pass --profile FILE, or declare `anonymize \"NAME\" { … }` in confiture.kdl",
+                );
+                Err(ExitCode::Config)
+            }
+            many => {
+                crate::render::error(format!(
+                    "confiture.kdl declares several profiles ({}): choose one with --profile",
+                    many.join(", ")
+                ));
+                Err(ExitCode::Config)
+            }
+        }
+    };
+    let profile = match &action {
+        Action::Run { profile, .. }
+        | Action::Check { profile, .. }
+        | Action::Preview { profile, .. }
+        | Action::Verify { profile, .. } => match pick(profile.clone()) {
+            Ok(p) => p,
+            Err(code) => return code,
+        },
+        Action::Scan { .. } => String::new(),
+    };
     match action {
-        Action::Run { profile, dry_run, .. } => {
+        Action::Run { dry_run, .. } => {
             stage = stage.child(Node::synthetic("profile").arg(profile));
             if dry_run {
                 stage = stage.child(Node::synthetic("dry-run").arg_bool(true));
@@ -211,11 +246,11 @@ pub async fn anonymize(args: AnonymizeArgs, quiet: bool) -> ExitCode {
             stage = stage.child(Node::synthetic("sample").arg_int(sample as i128));
             stage = stage.child(Node::synthetic("profile").arg(name));
         }
-        Action::Check { profile, sample, .. } => {
+        Action::Check { sample, .. } => {
             stage = stage.child(Node::synthetic("profile").arg(profile));
             stage = stage.child(Node::synthetic("sample").arg_int(sample as i128));
         }
-        Action::Preview { profile, table, limit, allow_protected, .. } => {
+        Action::Preview { table, limit, allow_protected, .. } => {
             stage = stage.child(Node::synthetic("profile").arg(profile));
             stage = stage.child(Node::synthetic("table").arg(table));
             stage = stage.child(Node::synthetic("limit").arg_int(limit as i128));
@@ -223,7 +258,7 @@ pub async fn anonymize(args: AnonymizeArgs, quiet: bool) -> ExitCode {
                 stage = stage.child(Node::synthetic("allow-protected").arg_bool(true));
             }
         }
-        Action::Verify { profile, .. } => {
+        Action::Verify { .. } => {
             stage = stage.child(Node::synthetic("profile").arg(profile));
         }
     }

@@ -1,6 +1,7 @@
 //! Integration tests: the `confiture` binary and the engine against a real PostgreSQL (one
 //! ephemeral cluster for this test binary, a fresh database per test).
 
+mod anonymize;
 mod build;
 mod cli;
 mod connect;

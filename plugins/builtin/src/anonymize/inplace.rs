@@ -34,6 +34,7 @@ use super::plan::{ColumnPlan, Plan, TablePlan};
 use super::strategy::Row;
 use super::value::copy_field;
 use crate::catalog::model::{ident, qname};
+use crate::catalog::tables::Tables;
 
 /// Before a table is rewritten (hooks may refuse).
 pub const BEFORE_TABLE: EventKind = EventKind("before-anonymize-table");
@@ -44,6 +45,9 @@ pub const AFTER_TABLE: EventKind = EventKind("after-anonymize-table");
 type Progress = (String, String, Option<Vec<String>>, i64);
 
 const PROGRESS: &str = "public.confiture_anonymize_progress";
+/// The catalog as it was when a run started (before it dropped anything), so a resumed run
+/// plans exactly what the first one did.
+const RUNS: &str = "public.confiture_anonymize_runs";
 const DEFERRED: &str = "public.confiture_anonymize_deferred";
 
 /// What a run did to one table.
@@ -84,9 +88,30 @@ fn table_fingerprint(plan: &Plan, t: &TablePlan) -> String {
     super::key::hex(&h.finalize()[..12])
 }
 
+/// The catalog a run of `profile` that has not finished started from, if there is one: plan
+/// a resumed run from it, not from the live catalog (which lacks what the run dropped).
+pub async fn saved_catalog(session: &Session, profile: &str) -> Result<Option<Tables>, StageError> {
+    let c = session.client();
+    let exists: bool = c.query_one(&format!("SELECT to_regclass('{RUNS}') IS NOT NULL"), &[]).await.map_err(pg)?.get(0);
+    if !exists {
+        return Ok(None);
+    }
+    let row =
+        c.query_opt(&format!("SELECT catalog::text FROM {RUNS} WHERE profile = $1"), &[&profile]).await.map_err(pg)?;
+    match row {
+        None => Ok(None),
+        Some(r) => serde_json::from_str(r.get::<_, &str>(0)).map(Some).map_err(|e| {
+            StageError::new(
+                ExitCode::Failure,
+                format!("the saved catalog of the unfinished run in {RUNS} does not read: {e}"),
+            )
+        }),
+    }
+}
+
 /// Run the plan against the database `session` is connected to (already checked not to be
 /// protected by the caller).
-pub async fn run(plan: &Plan, session: &Session, cx: &StageContext) -> Result<RunResult, StageError> {
+pub async fn run(plan: &Plan, catalog: &Tables, session: &Session, cx: &StageContext) -> Result<RunResult, StageError> {
     let c = session.client();
     c.batch_execute(&format!(
         "CREATE TABLE IF NOT EXISTS {PROGRESS} (
@@ -94,6 +119,8 @@ pub async fn run(plan: &Plan, session: &Session, cx: &StageContext) -> Result<Ru
             key_fingerprint text NOT NULL, state text NOT NULL, last_key text[], rows bigint NOT NULL DEFAULT 0,
             started_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now(),
             PRIMARY KEY (profile, table_name));
+         CREATE TABLE IF NOT EXISTS {RUNS} (
+            profile text PRIMARY KEY, catalog jsonb NOT NULL, started_at timestamptz NOT NULL DEFAULT now());
          CREATE TABLE IF NOT EXISTS {DEFERRED} (
             profile text NOT NULL, table_name text NOT NULL, name text NOT NULL, kind text NOT NULL,
             definition text NOT NULL, PRIMARY KEY (profile, table_name, name));"
@@ -145,7 +172,7 @@ pub async fn run(plan: &Plan, session: &Session, cx: &StageContext) -> Result<Ru
             ));
         }
     }
-    prepare(plan, session, &states).await?;
+    prepare(plan, catalog, session, &states).await?;
     for t in &plan.tables {
         if cx.cancel.is_cancelled() {
             return Err(StageError::cancelled());
@@ -189,10 +216,21 @@ fn pg(e: tokio_postgres::Error) -> StageError {
 
 /// Record, then drop, the indexes and constraints that cover masked columns; create the
 /// progress rows. One transaction: a kill leaves either nothing or everything recorded.
-async fn prepare(plan: &Plan, session: &Session, states: &BTreeMap<String, Progress>) -> Result<(), StageError> {
+async fn prepare(
+    plan: &Plan,
+    catalog: &Tables,
+    session: &Session,
+    states: &BTreeMap<String, Progress>,
+) -> Result<(), StageError> {
     let c = session.client();
     c.batch_execute("BEGIN").await.map_err(pg)?;
+    let saved = serde_json::to_string(catalog).expect("the catalog serializes");
     let work = async {
+        c.execute(
+            &format!("INSERT INTO {RUNS} (profile, catalog) VALUES ($1, $2::text::jsonb) ON CONFLICT DO NOTHING"),
+            &[&plan.profile, &saved],
+        )
+        .await?;
         for t in &plan.tables {
             let name = t.table.qualified();
             if !states.contains_key(&name) {
@@ -306,6 +344,7 @@ async fn restore(plan: &Plan, session: &Session, cx: &StageContext) -> Result<Ve
         .await
         .map_err(pg)?;
     if rows.is_empty() {
+        c.execute(&format!("DELETE FROM {RUNS} WHERE profile = $1"), &[&plan.profile]).await.map_err(pg)?;
         return Ok(Vec::new());
     }
     cx.progress(&format!("rebuilding {} indexes and constraints", rows.len()));
@@ -327,6 +366,7 @@ async fn restore(plan: &Plan, session: &Session, cx: &StageContext) -> Result<Ve
         rebuilt.push(format!("{kind} {name} on {table}"));
     }
     c.execute(&format!("DELETE FROM {DEFERRED} WHERE profile = $1"), &[&plan.profile]).await.map_err(pg)?;
+    c.execute(&format!("DELETE FROM {RUNS} WHERE profile = $1"), &[&plan.profile]).await.map_err(pg)?;
     c.batch_execute("COMMIT").await.map_err(pg)?;
     Ok(rebuilt)
 }

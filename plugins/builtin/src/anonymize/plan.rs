@@ -276,7 +276,8 @@ pub fn plan(profile: &Profile, tables: &Tables, root: &Path, need_key: bool) -> 
             }
         }
     }
-    let Some(keys) = keys else { return Err(d) };
+    // Without a key (already reported), build with a stand-in to report every other problem.
+    let keys = keys.unwrap_or_else(Keyring::random);
     let mut plans = Vec::new();
     for (name, list) in &rules {
         let table = &tables.tables[name];

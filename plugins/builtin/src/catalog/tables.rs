@@ -6,12 +6,12 @@
 use std::collections::BTreeMap;
 
 use confiture_engine::pg::{PgError, Session};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::model::qname;
 
 /// Every ordinary and partitioned table outside the system schemas, by `schema.table`.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct Tables {
     pub tables: BTreeMap<String, Table>,
     /// `current_setting('is_superuser')`, and whether this role may set
@@ -20,7 +20,7 @@ pub struct Tables {
     pub server_version: i32,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Table {
     pub schema: String,
     pub name: String,
@@ -42,7 +42,7 @@ pub struct Table {
     pub comment: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     /// `format_type`, e.g. `character varying(64)`.
@@ -60,7 +60,7 @@ pub struct Column {
     pub comment: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct UniqueIndex {
     pub name: String,
     pub columns: Vec<String>,
@@ -70,7 +70,7 @@ pub struct UniqueIndex {
     pub constraint: Option<String>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ForeignKey {
     pub name: String,
     pub columns: Vec<String>,

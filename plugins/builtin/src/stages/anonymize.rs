@@ -340,7 +340,17 @@ impl Stage for AnonymizeStage {
             _ => cx.database(&s.database).await?,
         };
         let session = pg::connect(&info, &format!("confiture anonymize {mode_name}")).await?;
-        let tables = tables::read(&session).await?;
+        let mut tables = tables::read(&session).await?;
+        // A run that was killed resumes from the catalog it started with (it dropped
+        // constraints, which the plan follows).
+        if s.mode == Mode::Run
+            && let Some(name) = &s.profile
+            && let Some(loaded) = profile::load(&cx.project, name).ok()
+            && let Some(saved) = inplace::saved_catalog(&session, &loaded.name).await?
+        {
+            tracing::info!("resuming the unfinished run of profile `{}`", loaded.name);
+            tables = saved;
+        }
         let loaded = match &s.profile {
             // `scan` writes a profile of that name; it reads none.
             Some(_) if s.mode == Mode::Scan => None,
@@ -372,7 +382,7 @@ impl Stage for AnonymizeStage {
             Mode::Run if s.dry_run => {}
             Mode::Run => {
                 let p = built.as_ref().expect("run has a profile");
-                let result = inplace::run(p, &session, cx).await?;
+                let result = inplace::run(p, &tables, &session, cx).await?;
                 for c in &mut out.masked_columns {
                     c.rows = result.tables.iter().find(|t| t.table == c.table).map(|t| t.rows);
                 }
