@@ -464,3 +464,30 @@ fn build(
     let uniqueness = masker.uniqueness().unwrap_or(strategy.meta().uniqueness);
     Ok(ColumnMasker::new(&rule.strategy, uniqueness, ty.clone(), scope, masker))
 }
+
+/// A masker for one column from a strategy name and its parameters as text (what sync's
+/// `--anonymize table.column=strategy` and the benchmarks build): checked like a profile's rule.
+pub fn masker_for(
+    strategy: &str,
+    params: &[(&str, &str)],
+    column: ColumnType,
+    keys: &Keyring,
+    root: &Path,
+) -> Result<ColumnMasker, String> {
+    let raw: Vec<RawParam> = params
+        .iter()
+        .map(|(k, v)| RawParam { name: k.to_string(), value: RawValue::One(v.to_string()), span: (0..0).into() })
+        .collect();
+    let rule = Rule {
+        column: String::new(),
+        span: (0..0).into(),
+        strategy: strategy.to_string(),
+        strategy_span: (0..0).into(),
+        params: raw,
+        paths: Vec::new(),
+        plugin_params: Vec::new(),
+        allow_collisions: false,
+        key_per_column: None,
+    };
+    build(&rule, &column, keys, false, "", &[], root).map_err(|(_, m, h)| format!("{m} ({h})"))
+}
