@@ -130,6 +130,7 @@ pub fn truncate_chars(s: &mut String, max: usize) {
 /// character is valid in an e-mail local part, a user name and a URL).
 pub fn base32(bytes: &[u8], out: &mut String) {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut encoded = Vec::with_capacity(bytes.len() * 8 / 5 + 1);
     let mut buffer: u32 = 0;
     let mut bits = 0;
     for &b in bytes {
@@ -137,12 +138,13 @@ pub fn base32(bytes: &[u8], out: &mut String) {
         bits += 8;
         while bits >= 5 {
             bits -= 5;
-            out.push(ALPHABET[((buffer >> bits) & 31) as usize] as char);
+            encoded.push(ALPHABET[((buffer >> bits) & 31) as usize]);
         }
     }
     if bits > 0 {
-        out.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize] as char);
+        encoded.push(ALPHABET[((buffer << (5 - bits)) & 31) as usize]);
     }
+    out.push_str(std::str::from_utf8(&encoded).expect("the alphabet is ASCII"));
 }
 
 /// An injective padding to at least 2 bytes, for [`Prp::bytes`](super::prp::Prp::bytes):

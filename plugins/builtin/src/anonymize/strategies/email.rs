@@ -42,10 +42,21 @@ struct Masked {
 
 impl Masked {
     fn permute(&self, part: &str, out: &mut String) {
-        let mut buf = Vec::with_capacity(part.len() + 2);
-        pad(part.as_bytes(), &mut buf);
-        self.prp.bytes(&mut buf);
-        base32(&buf, out);
+        // On the stack for the usual lengths.
+        let mut stack = [0u8; 96];
+        let n = part.len() + 1 + usize::from(part.is_empty());
+        if n <= stack.len() {
+            stack[..part.len()].copy_from_slice(part.as_bytes());
+            stack[part.len()] = 1;
+            let buf = &mut stack[..n];
+            self.prp.bytes(buf);
+            base32(buf, out);
+        } else {
+            let mut buf = Vec::with_capacity(n);
+            pad(part.as_bytes(), &mut buf);
+            self.prp.bytes(&mut buf);
+            base32(&buf, out);
+        }
     }
 }
 
@@ -96,6 +107,17 @@ mod tests {
         }
         assert!(seen.insert(masks(&*m, "").unwrap()));
         assert!(seen.insert(masks(&*m, "a").unwrap()));
+    }
+
+    /// The bar: a unique column of 1,000,000 addresses stays unique.
+    #[test]
+    fn a_million_distinct_addresses_stay_distinct() {
+        let m = masker(&Email, &[]);
+        let mut seen = std::collections::HashSet::with_capacity(1_000_000);
+        for i in 0..1_000_000u32 {
+            let out = masks(&*m, &format!("customer{i}@shop.example")).unwrap();
+            assert!(seen.insert(out), "a collision at {i}");
+        }
     }
 
     #[test]
