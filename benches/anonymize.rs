@@ -9,7 +9,7 @@
 //!    name, phone; `CONFITURE_BENCH_ROWS`) against the SQL floor on a copy of the same table:
 //!    `UPDATE users SET email = md5(email) || '@example.com', full_name = md5(full_name), phone =
 //!    md5(phone)`. On a throwaway server (fsync off, as confiture's ephemeral cluster), median of
-//!    `CONFITURE_BENCH_RUNS` (default 3). `CONFITURE_BENCH_SKIP_DB=1` runs 1 and 2 only.
+//!    `CONFITURE_BENCH_RUNS` (default 3). `CONFITURE_BENCH_SKIP_DB=1` runs 1 and 2 only, `CONFITURE_BENCH_ONLY_DB=1` 3 only.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -27,19 +27,27 @@ type Case = (&'static str, &'static [(&'static str, &'static str)], TypeClass, f
 
 const CASES: &[Case] = &[
     ("email", &[], TypeClass::Text, |i| format!("user{i}.{:x}@corp{}.example.com", i * 7919, i % 13)),
-    ("email", &[("keep-domain", "true")], TypeClass::Text, |i| format!("user{i}.{:x}@corp{}.example.com", i * 7919, i % 13)),
+    ("email", &[("keep-domain", "true")], TypeClass::Text, |i| {
+        format!("user{i}.{:x}@corp{}.example.com", i * 7919, i % 13)
+    }),
     ("person-name", &[], TypeClass::Text, |i| format!("Alice{} Martin{}", i % 1000, i)),
     ("first-name", &[], TypeClass::Text, |i| format!("Alice{i}")),
     ("last-name", &[], TypeClass::Text, |i| format!("Martin{i}")),
-    ("phone", &[], TypeClass::Text, |i| format!("+33 6 {:02} {:02} {:02} {:02}", i % 100, i / 100 % 100, i / 10000 % 100, i * 7 % 100)),
-    ("phone", &[("unique", "true")], TypeClass::Text, |i| format!("+33 6 {:02} {:02} {:02} {:02}", i % 100, i / 100 % 100, i / 10000 % 100, i * 7 % 100)),
+    ("phone", &[], TypeClass::Text, |i| {
+        format!("+33 6 {:02} {:02} {:02} {:02}", i % 100, i / 100 % 100, i / 10000 % 100, i * 7 % 100)
+    }),
+    ("phone", &[("unique", "true")], TypeClass::Text, |i| {
+        format!("+33 6 {:02} {:02} {:02} {:02}", i % 100, i / 100 % 100, i / 10000 % 100, i * 7 % 100)
+    }),
     ("hash", &[], TypeClass::Text, |i| format!("token-{i}-{}", i * 31)),
     ("username", &[], TypeClass::Text, |i| format!("user_{i}")),
     ("company", &[], TypeClass::Text, |i| format!("Company {i}")),
     ("street-address", &[], TypeClass::Text, |i| format!("{} Main Street", i % 999)),
     ("city", &[], TypeClass::Text, |i| format!("City{i}")),
     ("postcode", &[], TypeClass::Text, |i| format!("{:05}", i % 100000)),
-    ("ip", &[("keep-prefix", "16")], TypeClass::Inet, |i| format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256)),
+    ("ip", &[("keep-prefix", "16")], TypeClass::Inet, |i| {
+        format!("10.{}.{}.{}", i / 65536 % 256, i / 256 % 256, i % 256)
+    }),
     ("mac", &[], TypeClass::Mac, |i| format!("08:00:2b:{:02x}:{:02x}:{:02x}", i / 65536 % 256, i / 256 % 256, i % 256)),
     ("uuid", &[], TypeClass::Uuid, |i| format!("a0eebc99-9c0b-4ef8-bb6d-{:012x}", i)),
     ("credit-card", &[], TypeClass::Text, |i| format!("4{:014}{}", i, 0)),
@@ -59,7 +67,7 @@ const CASES: &[Case] = &[
     ("bytea", &[], TypeClass::Bytea, |i| format!("\\x{:08x}{:08x}", i, i * 7)),
 ];
 
-fn main() {
+fn strategies() {
     let n: usize = std::env::var("CONFITURE_BENCH_VALUES").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let keys = Keyring::from_secret("benchmark key, not a secret").expect("long enough");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
@@ -93,7 +101,8 @@ fn main() {
         let keys = Keyring::from_secret("benchmark key, not a secret").expect("long enough");
         let m = masker_for("wasm", &[("plugin", &plugin.display().to_string())], column(TypeClass::Text), &keys, &root)
             .expect("the plugin loads");
-        let builtin = masker_for("email", &[("keep-domain", "true")], column(TypeClass::Text), &keys, &root).expect("email");
+        let builtin =
+            masker_for("email", &[("keep-domain", "true")], column(TypeClass::Text), &keys, &root).expect("email");
         let refs: Vec<Option<&str>> = emails.iter().map(|v| Some(v.as_str())).collect();
         std::hint::black_box(m.apply_batch(&refs[..1024]).expect("masks"));
         let t = Instant::now();
@@ -113,12 +122,20 @@ fn main() {
     println!("| | ns/value | values/s |\n|---|---|---|");
     println!("| built-in email keep-domain=#true | {:.0} | {:.2} M |", wasm_ns.1, 1e3 / wasm_ns.1);
     println!("| mask-email.wasm | {:.0} | {:.2} M |", wasm_ns.0, 1e3 / wasm_ns.0);
-    println!("\nWASM throughput = {:.0} % of built-in (target ≥ 50 %); built-in email (default) {:.0} ns", wasm_ns.1 / wasm_ns.0 * 100.0, email_ns);
+    println!(
+        "\nWASM throughput = {:.0} % of built-in (target ≥ 50 %); built-in email (default) {:.0} ns",
+        wasm_ns.1 / wasm_ns.0 * 100.0,
+        email_ns
+    );
+}
 
-    if std::env::var_os("CONFITURE_BENCH_SKIP_DB").is_some() {
-        return;
+fn main() {
+    if std::env::var_os("CONFITURE_BENCH_ONLY_DB").is_none() {
+        strategies();
     }
-    in_place();
+    if std::env::var_os("CONFITURE_BENCH_SKIP_DB").is_none() {
+        in_place();
+    }
 }
 
 fn in_place() {
@@ -126,10 +143,11 @@ fn in_place() {
     let rows: usize = std::env::var("CONFITURE_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
     let runs: usize = std::env::var("CONFITURE_BENCH_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(3);
     let rt = tokio::runtime::Runtime::new().expect("runtime");
-    let settings = [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off"), ("max_wal_size", "4GB")]
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
+    let settings =
+        [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off"), ("max_wal_size", "4GB")]
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
     let cluster = Cluster::start(&ClusterOptions { settings, hba_lines: Vec::new() }).expect("start PostgreSQL");
     let base = cluster.conninfo("postgres");
     let exec = |db: &str, sql: &str| {
@@ -191,7 +209,10 @@ fn in_place() {
         let s = confiture_engine::pg::connect(&info, "bench").await.expect("connect");
         let r = s
             .client()
-            .query_one("SELECT count(DISTINCT email), count(*) FILTER (WHERE email LIKE '%@example.com') FROM users", &[])
+            .query_one(
+                "SELECT count(DISTINCT email), count(*) FILTER (WHERE email LIKE '%@example.com') FROM users",
+                &[],
+            )
             .await
             .expect("count");
         (r.get(0), r.get(1))

@@ -504,3 +504,34 @@ fn a_wasm_strategy_gets_a_derived_key_and_gives_its_documented_results() {
     assert_eq!(out.code, 5, "{out:?}");
     assert!(out.all().contains("customers_email_key"), "{}", out.all());
 }
+
+#[test]
+fn a_compliance_pipeline_gates_masks_and_checks_for_leaks_with_hooks_on_every_table() {
+    let (source, db) = (shop("anon_pipe_src"), shop("anon_pipe"));
+    let p = project(&db, PROFILE);
+    p.write(
+        "mask.kdl",
+        &format!(
+            "pipeline \"mask\"\ndatabase \"staging\" url=\"{}\"\ndatabase \"original\" url=\"{}\"\n\
+             stage \"gate\" uses=\"anonymize\" {{ database \"staging\"; profile \"staging\"; mode \"check\"; }}\n\
+             stage \"mask\" uses=\"anonymize\" needs=\"gate\" {{ database \"staging\"; profile \"staging\"; }}\n\
+             stage \"leaks\" uses=\"anonymize\" needs=\"mask\" {{ database \"staging\"; profile \"staging\"; mode \"verify\"; source \"original\"; }}\n\
+             hook \"log\" on=\"after-anonymize-table\" command=\"echo $CONFITURE_TABLE $CONFITURE_ROWS >> tables.txt\"\n",
+            url(&db),
+            url(&source)
+        ),
+    );
+    assert_eq!(p.run(&["check", "mask.kdl"]).code, 0);
+    let out = crate::support::run(p.cmd(&["run", "mask.kdl", "--format", "json"]).env("CONFITURE_ANON_KEY", KEY));
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_valid("run-report.json", &out.json());
+    let log = std::fs::read_to_string(p.file("tables.txt")).unwrap();
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        vec![
+            format!("public.customers {ROWS}"),
+            format!("public.newsletter_signups {}", ROWS / 2),
+            format!("public.orders {}", 2 * ROWS)
+        ]
+    );
+}

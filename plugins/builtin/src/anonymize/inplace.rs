@@ -187,17 +187,20 @@ pub async fn run(plan: &Plan, catalog: &Tables, session: &Session, cx: &StageCon
         cx.emit(
             Event::new(BEFORE_TABLE)
                 .subject("table", name.clone())
+                .detail("table", name.clone())
                 .detail("columns", t.columns.iter().map(|c| c.column.as_str()).collect::<Vec<_>>().join(","))
                 .note(format!("mask {name}"), Tone::Plain, true),
         )
         .await?;
         let started = std::time::Instant::now();
         let (rows, batches) = rewrite(plan, t, session, cx, may_skip, previous.and_then(|p| p.2.clone())).await?;
-        cx.emit(Event::new(AFTER_TABLE).subject("table", name.clone()).detail("rows", rows.to_string()).note(
-            format!("masked {name}: {rows} rows ({} ms)", started.elapsed().as_millis()),
-            Tone::Good,
-            false,
-        ))
+        cx.emit(
+            Event::new(AFTER_TABLE)
+                .subject("table", name.clone())
+                .detail("table", name.clone())
+                .detail("rows", rows.to_string())
+                .note(format!("masked {name}: {rows} rows ({} ms)", started.elapsed().as_millis()), Tone::Good, false),
+        )
         .await?;
         result.tables.push(TableResult {
             table: name,

@@ -1,6 +1,7 @@
 //! The leak check: no original value of an anonymized column (of at least
 //! [`MIN_LEN`] characters) appears anywhere in the target — as a whole value, inside text,
-//! inside a jsonb document or an array. Every column of every table of the target is read in its
+//! inside a jsonb document or an array — as a token of its own (not inside a longer run of
+//! letters and digits, where a short number turns up by chance). Every column of every table of the target is read in its
 //! text form and searched for all the originals at once (Aho–Corasick), so the cost is one pass
 //! over the target. Reports say where and how many, never the values.
 
@@ -152,6 +153,14 @@ pub async fn verify(
                 let value = unescape(field);
                 let mut hit: Option<(usize, bool)> = None;
                 for m in ac.find_overlapping_iter(&value) {
+                    // As a token of its own: a nine-digit id inside a sixteen-digit card number
+                    // is chance, the same id after "ssn: " is a leak.
+                    let letter = |b: u8| b.is_ascii_alphanumeric() || b >= 0x80;
+                    let before = m.start() == 0 || !letter(value[m.start() - 1]);
+                    let after = m.end() == value.len() || !letter(value[m.end()]);
+                    if !(before && after) {
+                        continue;
+                    }
                     let whole = m.start() == 0 && m.end() == value.len();
                     hit = Some((m.pattern().as_usize(), whole || hit.is_some_and(|h| h.1)));
                     if whole {
