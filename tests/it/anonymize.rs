@@ -535,3 +535,54 @@ fn a_compliance_pipeline_gates_masks_and_checks_for_leaks_with_hooks_on_every_ta
         ]
     );
 }
+
+#[test]
+fn partitions_without_keys_quoted_names_and_always_triggers_are_masked_once_and_quietly() {
+    let db = fresh_name("anon_odd");
+    query(&server().to_secret_string(), &format!("CREATE DATABASE {db}"));
+    query(
+        &url(&db),
+        "CREATE SCHEMA \"Sales\";
+         CREATE TABLE \"Sales\".\"Client Book\" (\"Region\" text, \"No\" int, \"E-mail\" text NOT NULL,
+             PRIMARY KEY (\"Region\", \"No\"), UNIQUE (\"E-mail\"));
+         INSERT INTO \"Sales\".\"Client Book\" SELECT CASE WHEN i % 2 = 0 THEN 'north' ELSE 'South' END, i, 'p' || i || '@x.org'
+             FROM generate_series(1, 900) i;
+         CREATE TABLE events (at date NOT NULL, email text) PARTITION BY RANGE (at);
+         CREATE TABLE events_2024 PARTITION OF events FOR VALUES FROM ('2024-01-01') TO ('2025-01-01');
+         CREATE TABLE events_2025 PARTITION OF events FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+         CREATE INDEX events_email ON events (email);
+         INSERT INTO events SELECT date '2024-06-01' + (i % 400), 'e' || i || '@y.org' FROM generate_series(1, 1200) i;
+         CREATE TABLE audit (what text);
+         CREATE FUNCTION audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO audit VALUES (OLD.email); RETURN NEW; END $$;
+         CREATE TRIGGER events_audit BEFORE UPDATE ON events_2024 FOR EACH ROW EXECUTE FUNCTION audit();
+         ALTER TABLE events_2024 ENABLE ALWAYS TRIGGER events_audit;",
+    );
+    let profile = "anonymize \"odd\" {\n    key env=\"CONFITURE_ANON_KEY\"\n    batch-size 100\n    \
+                   table \"Sales.Client Book\" { column \"E-mail\" \"email\"; }\n    table \"events\" { column \"email\" \"email\"; }\n}\n";
+    let p = project(&db, profile);
+    let out = anonymize(&p, &["run", "--env", "staging"]);
+    assert_eq!(out.code, 0, "{out:?}");
+    let book = "SELECT count(*) FROM \"Sales\".\"Client Book\" WHERE \"E-mail\" LIKE '%@example.com'";
+    assert_eq!(count(&db, book), 900);
+    assert_eq!(count(&db, "SELECT count(DISTINCT \"E-mail\") FROM \"Sales\".\"Client Book\""), 900);
+    // Every row of every partition masked once: the same as masking each original value.
+    assert_eq!(count(&db, "SELECT count(DISTINCT email) FROM events WHERE email LIKE '%@example.com'"), 1200);
+    assert_eq!(count(&db, "SELECT count(*) FROM audit"), 0, "an ENABLE ALWAYS trigger did not fire");
+    assert_eq!(
+        count(&db, "SELECT count(*) FROM pg_trigger WHERE tgname = 'events_audit' AND tgenabled = 'A'"),
+        1,
+        "and it is ALWAYS again"
+    );
+    assert_eq!(
+        count(
+            &db,
+            "SELECT count(*) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname LIKE 'events%email%' AND i.indisvalid"
+        ),
+        3,
+        "the partitioned index is back on the parent and both partitions"
+    );
+    // Another profile over the same tables is refused: it would mask masked values.
+    let other = project(&db, &profile.replace("\"odd\"", "\"other\""));
+    let out = anonymize(&other, &["run", "--env", "staging"]);
+    assert_eq!(out.code, 5, "{out:?}");
+}

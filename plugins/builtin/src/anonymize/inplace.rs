@@ -123,19 +123,37 @@ pub async fn run(plan: &Plan, catalog: &Tables, session: &Session, cx: &StageCon
             profile text PRIMARY KEY, catalog jsonb NOT NULL, started_at timestamptz NOT NULL DEFAULT now());
          CREATE TABLE IF NOT EXISTS {DEFERRED} (
             profile text NOT NULL, table_name text NOT NULL, name text NOT NULL, kind text NOT NULL,
-            definition text NOT NULL, PRIMARY KEY (profile, table_name, name));"
+            definition text NOT NULL, PRIMARY KEY (profile, table_name, kind, name));"
     ))
     .await
     .map_err(pg)?;
-    let may_skip: bool = c
+    // The restore step runs definitions read from these tables: they must be ours.
+    let foreign: i64 = c
         .query_one(
-            "SELECT current_setting('is_superuser') = 'on' OR (current_setting('server_version_num')::int >= 150000 \
-             AND has_parameter_privilege('session_replication_role', 'SET'))",
-            &[],
+            "SELECT count(*) FROM pg_class c WHERE c.oid IN (to_regclass($1), to_regclass($2), to_regclass($3)) \
+             AND (c.relowner <> (SELECT oid FROM pg_roles WHERE rolname = current_user) \
+                  OR EXISTS (SELECT 1 FROM pg_trigger t WHERE t.tgrelid = c.oid))",
+            &[&PROGRESS, &RUNS, &DEFERRED],
         )
         .await
         .map_err(pg)?
         .get(0);
+    if foreign > 0 {
+        return Err(StageError::new(
+            ExitCode::Config,
+            format!("{PROGRESS}, {RUNS} or {DEFERRED} belongs to another role or has triggers: refusing to trust it"),
+        ));
+    }
+    // One run at a time per database: two would both walk from the same last key.
+    let locked: bool =
+        c.query_one("SELECT pg_try_advisory_lock(hashtext('confiture anonymize'))", &[]).await.map_err(pg)?.get(0);
+    if !locked {
+        return Err(StageError::new(
+            ExitCode::LockContention,
+            "another confiture anonymize run holds this database's anonymize lock; wait for it to finish",
+        ));
+    }
+    let may_skip = catalog.may_skip_triggers;
     let mut result = RunResult {
         triggers: if may_skip {
             "session_replication_role = replica in each batch".into()
@@ -144,17 +162,38 @@ pub async fn run(plan: &Plan, catalog: &Tables, session: &Session, cx: &StageCon
         },
         ..RunResult::default()
     };
-    // Which tables are done, running (a killed run) or new.
+    // Which tables are done, running (a killed run) or new — by this profile or any other.
     let mut states: BTreeMap<String, Progress> = BTreeMap::new();
     for r in c
-        .query(
-            &format!("SELECT table_name, fingerprint, state, last_key, rows FROM {PROGRESS} WHERE profile = $1"),
-            &[&plan.profile],
-        )
+        .query(&format!("SELECT table_name, fingerprint, state, last_key, rows, profile FROM {PROGRESS}"), &[])
         .await
         .map_err(pg)?
     {
-        states.insert(r.get(0), (r.get(1), r.get(2), r.get(3), r.get(4)));
+        let (table, profile): (String, String) = (r.get(0), r.get(5));
+        if profile != plan.profile {
+            if plan.tables.iter().any(|t| t.table.qualified() == table) {
+                return Err(StageError::new(
+                    ExitCode::Config,
+                    format!(
+                        "{table} was (partly) anonymized by profile `{profile}`; masking it with `{}` would mask masked \
+                         values. Restore a fresh copy",
+                        plan.profile
+                    ),
+                ));
+            }
+            continue;
+        }
+        if r.get::<_, String>(2) == "running" && !plan.tables.iter().any(|t| t.table.qualified() == table) {
+            return Err(StageError::new(
+                ExitCode::Config,
+                format!(
+                    "{table} is partly anonymized by an unfinished run of profile `{}`, whose rules no longer name it; \
+                     put its rules back and run again, or restore a fresh copy",
+                    plan.profile
+                ),
+            ));
+        }
+        states.insert(table, (r.get(1), r.get(2), r.get(3), r.get(4)));
     }
     for t in &plan.tables {
         let name = t.table.qualified();
@@ -184,14 +223,21 @@ pub async fn run(plan: &Plan, catalog: &Tables, session: &Session, cx: &StageCon
             continue;
         }
         let resumed = previous.is_some_and(|(_, _, k, rows)| k.is_some() || *rows > 0);
-        cx.emit(
-            Event::new(BEFORE_TABLE)
-                .subject("table", name.clone())
-                .detail("table", name.clone())
-                .detail("columns", t.columns.iter().map(|c| c.column.as_str()).collect::<Vec<_>>().join(","))
-                .note(format!("mask {name}"), Tone::Plain, true),
-        )
-        .await?;
+        let refused = cx
+            .emit(
+                Event::new(BEFORE_TABLE)
+                    .subject("table", name.clone())
+                    .detail("table", name.clone())
+                    .detail("columns", t.columns.iter().map(|c| c.column.as_str()).collect::<Vec<_>>().join(","))
+                    .note(format!("mask {name}"), Tone::Plain, true),
+            )
+            .await;
+        if let Err(e) = refused {
+            // Put the dropped constraints back before stopping: a refusal at the same table on
+            // every rerun must not leave the database without them.
+            let _ = restore(plan, session, cx).await;
+            return Err(e);
+        }
         let started = std::time::Instant::now();
         let (rows, batches) = rewrite(plan, t, session, cx, may_skip, previous.and_then(|p| p.2.clone())).await?;
         cx.emit(
@@ -217,6 +263,11 @@ fn pg(e: tokio_postgres::Error) -> StageError {
     StageError::from(confiture_engine::pg::PgError::Query(e))
 }
 
+/// The columns a run rewrites: every rule's but `keep`'s.
+fn rewritten(t: &TablePlan) -> Vec<ColumnPlan> {
+    t.columns.iter().filter(|c| c.masker.strategy != "keep").cloned().collect()
+}
+
 /// Record, then drop, the indexes and constraints that cover masked columns; create the
 /// progress rows. One transaction: a kill leaves either nothing or everything recorded.
 async fn prepare(
@@ -226,7 +277,8 @@ async fn prepare(
     states: &BTreeMap<String, Progress>,
 ) -> Result<(), StageError> {
     let c = session.client();
-    c.batch_execute("BEGIN").await.map_err(pg)?;
+    // Definitions are recorded schema-qualified whatever the session's search_path.
+    c.batch_execute("BEGIN; SET LOCAL search_path = pg_catalog").await.map_err(pg)?;
     let saved = serde_json::to_string(catalog).expect("the catalog serializes");
     let work = async {
         c.execute(
@@ -248,7 +300,10 @@ async fn prepare(
             if states.get(&name).is_some_and(|s| s.1 == "done") {
                 continue;
             }
-            let masked: Vec<String> = t.columns.iter().map(|c| c.column.clone()).collect();
+            let masked: Vec<String> = rewritten(t).iter().map(|c| c.column.clone()).collect();
+            if masked.is_empty() {
+                continue;
+            }
             // Foreign keys first (they depend on the unique indexes they reference).
             let fks = c
                 .query(
@@ -296,7 +351,13 @@ async fn prepare(
                         format!("ALTER TABLE {} ADD CONSTRAINT {} {condef}", t.table.sql_name(), ident(&con)),
                         format!("ALTER TABLE {} DROP CONSTRAINT {}", t.table.sql_name(), ident(&con)),
                     ),
-                    _ => ("index", def, format!("DROP INDEX {}", qname(&t.table.schema, &index))),
+                    // A partitioned index's definition says `ON ONLY`: replayed as it is, it would
+                    // be an invalid index on the parent alone.
+                    _ => (
+                        "index",
+                        def.replacen(" ON ONLY ", " ON ", 1),
+                        format!("DROP INDEX {}", qname(&t.table.schema, &index)),
+                    ),
                 };
                 record(c, &plan.profile, &name, &index, kind, &restore).await?;
                 c.batch_execute(&drop).await?;
@@ -348,6 +409,9 @@ async fn restore(plan: &Plan, session: &Session, cx: &StageContext) -> Result<Ve
         .map_err(pg)?;
     if rows.is_empty() {
         c.execute(&format!("DELETE FROM {RUNS} WHERE profile = $1"), &[&plan.profile]).await.map_err(pg)?;
+        for t in &plan.tables {
+            c.batch_execute(&format!("ANALYZE {}", t.table.sql_name())).await.map_err(pg)?;
+        }
         return Ok(Vec::new());
     }
     cx.progress(&format!("rebuilding {} indexes and constraints", rows.len()));
@@ -367,6 +431,10 @@ async fn restore(plan: &Plan, session: &Session, cx: &StageContext) -> Result<Ve
             ));
         }
         rebuilt.push(format!("{kind} {name} on {table}"));
+    }
+    // The statistics still hold original values (most common values, histograms).
+    for t in &plan.tables {
+        c.batch_execute(&format!("ANALYZE {}", t.table.sql_name())).await.map_err(pg)?;
     }
     c.execute(&format!("DELETE FROM {DEFERRED} WHERE profile = $1"), &[&plan.profile]).await.map_err(pg)?;
     c.execute(&format!("DELETE FROM {RUNS} WHERE profile = $1"), &[&plan.profile]).await.map_err(pg)?;
@@ -437,38 +505,52 @@ async fn rewrite(
 ) -> Result<(u64, u64), StageError> {
     let c = session.client();
     let name = t.table.qualified();
-    let masked: Vec<&str> = t.columns.iter().map(|c| c.column.as_str()).collect();
+    let cols = rewritten(t);
+    if cols.is_empty() {
+        // Only `keep` rules: nothing to rewrite.
+        c.execute(
+            &format!("UPDATE {PROGRESS} SET state = 'done', updated_at = now() WHERE profile = $1 AND table_name = $2"),
+            &[&plan.profile, &name],
+        )
+        .await
+        .map_err(pg)?;
+        return Ok((0, 0));
+    }
+    let masked: Vec<&str> = cols.iter().map(|c| c.column.as_str()).collect();
     let key = t.table.walking_key(&masked);
     let mut reads: Vec<String> = Vec::new();
-    for col in &t.columns {
+    for col in &cols {
         for r in col.masker.reads() {
             if !masked.contains(&r.as_str()) && !reads.contains(&r) && !key.as_ref().is_some_and(|k| k.contains(&r)) {
                 reads.push(r);
             }
         }
     }
-    let key_cols: Vec<String> = key.clone().unwrap_or_else(|| vec!["ctid".to_string()]);
+    // Without a key: the row's physical address, with its partition (a ctid is only unique
+    // within one).
+    let key_cols: Vec<String> = key.clone().unwrap_or_else(|| vec!["tableoid".to_string(), "ctid".to_string()]);
+    let system = |n: &str| n == "ctid" || n == "tableoid";
     // Column names in the order rows hold them.
     let mut names: Vec<String> = key_cols.clone();
-    names.extend(t.columns.iter().map(|c| c.column.clone()));
+    names.extend(cols.iter().map(|c| c.column.clone()));
     names.extend(reads.iter().cloned());
     let only = if t.table.kind == 'p' { "" } else { "ONLY " };
     let table_sql = t.table.sql_name();
     // Qualified, so ORDER BY sorts by the columns and not by their text (output names).
     let select_list = names
         .iter()
-        .map(|n| if n == "ctid" { "src.ctid::text".into() } else { format!("src.{}::text", ident(n)) })
+        .map(|n| if system(n) { format!("src.{n}::text") } else { format!("src.{}::text", ident(n)) })
         .collect::<Vec<_>>()
         .join(", ");
-    let batch_cols = &names[..key_cols.len() + t.columns.len()];
+    let batch_cols = &names[..key_cols.len() + cols.len()];
     let temp = "pg_temp.confiture_anonymize_batch";
-    // The temporary table cannot have a column named ctid.
-    let temp_name = |n: &String| if n == "ctid" { "confiture_ctid".to_string() } else { ident(n) };
+    // The temporary table cannot have columns named like system columns.
+    let temp_name = |n: &String| if system(n) { format!("confiture_{n}") } else { ident(n) };
     let temp_cols = batch_cols.iter().map(temp_name).collect::<Vec<_>>().join(", ");
-    let set = t.columns.iter().map(|c| format!("{0} = b.{0}", ident(&c.column))).collect::<Vec<_>>().join(", ");
+    let set = cols.iter().map(|c| format!("{0} = b.{0}", ident(&c.column))).collect::<Vec<_>>().join(", ");
     let join = key_cols
         .iter()
-        .map(|k| if k == "ctid" { "t.ctid = b.confiture_ctid".to_string() } else { format!("t.{0} = b.{0}", ident(k)) })
+        .map(|k| if system(k) { format!("t.{k} = b.confiture_{k}") } else { format!("t.{0} = b.{0}", ident(k)) })
         .collect::<Vec<_>>()
         .join(" AND ");
     let triggers = trigger_switch(session, &t.table.sql_name(), may_skip, t.table.user_triggers).await?;
@@ -482,7 +564,7 @@ async fn rewrite(
          SELECT {} FROM {only}{table_sql} WITH NO DATA",
         batch_cols
             .iter()
-            .map(|n| if n == "ctid" { "ctid AS confiture_ctid".into() } else { ident(n) })
+            .map(|n| if system(n) { format!("{n} AS confiture_{n}") } else { ident(n) })
             .collect::<Vec<_>>()
             .join(", ")
     );
@@ -492,7 +574,7 @@ async fn rewrite(
     let mut total = 0u64;
     let mut batches = 0u64;
     let estimate = t.table.estimated_rows.max(1) as u64;
-    let columns = Arc::new(t.columns.clone());
+    let columns = Arc::new(cols.clone());
     let names = Arc::new(names);
     let Some(key) = key else {
         // No key to walk by: one transaction, rows read through a cursor.
@@ -509,7 +591,9 @@ async fn rewrite(
                     break;
                 }
                 let n = rows.len() as u64;
-                write_batch(c, &rows, &columns, &names, 1, &copy_in, &update).await?;
+                write_batch(c, &rows, &columns, &names, 2, &copy_in, &update).await?;
+                // One transaction: ON COMMIT DELETE ROWS does not empty it between batches.
+                c.batch_execute(&format!("TRUNCATE {temp}")).await?;
                 total += n;
                 batches += 1;
                 cx.progress(&format!("{name}: {total} of ~{estimate} rows"));
@@ -657,32 +741,44 @@ async fn write_batch(
     Ok(())
 }
 
-/// SQL that keeps user triggers from firing in a batch, and SQL that undoes it before commit.
+/// SQL that keeps user triggers from firing in a batch, and SQL that undoes it before commit
+/// (each trigger put back in the mode it had: `ENABLE`, `ENABLE ALWAYS`, `ENABLE REPLICA`).
+/// With `session_replication_role = replica`, ordinary triggers stay quiet but `ALWAYS` and
+/// `REPLICA` ones would fire: those are switched off too. Triggers of the table's partitions
+/// are included.
 async fn trigger_switch(
     session: &Session,
     table_sql: &str,
     may_skip: bool,
-    user_triggers: usize,
+    _user_triggers: usize,
 ) -> Result<(String, String), StageError> {
-    if may_skip {
-        return Ok(("SET LOCAL session_replication_role = replica;".into(), String::new()));
-    }
-    if user_triggers == 0 {
-        return Ok((String::new(), String::new()));
-    }
-    let names: Vec<String> = session
+    let rows = session
         .client()
         .query(
-            "SELECT tgname FROM pg_trigger WHERE tgrelid = $1::text::regclass AND NOT tgisinternal AND tgenabled <> 'D'",
+            "SELECT t.tgrelid::regclass::text, t.tgname, t.tgenabled::text FROM pg_trigger t
+             WHERE NOT t.tgisinternal AND t.tgenabled <> 'D' AND (t.tgrelid = $1::text::regclass
+                OR t.tgrelid IN (SELECT relid FROM pg_partition_tree($1::text::regclass)))
+             ORDER BY 1, 2",
             &[&table_sql],
         )
         .await
-        .map_err(pg)?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let off =
-        names.iter().map(|n| format!("ALTER TABLE {table_sql} DISABLE TRIGGER {};", ident(n))).collect::<String>();
-    let on = names.iter().map(|n| format!("ALTER TABLE {table_sql} ENABLE TRIGGER {};", ident(n))).collect::<String>();
+        .map_err(pg)?;
+    let (mut off, mut on) = (String::new(), String::new());
+    if may_skip {
+        off.push_str("SET LOCAL session_replication_role = replica;");
+    }
+    for r in &rows {
+        let (table, name, mode): (String, String, String) = (r.get(0), r.get(1), r.get(2));
+        if may_skip && mode == "O" {
+            continue;
+        }
+        let enable = match mode.as_str() {
+            "A" => "ENABLE ALWAYS",
+            "R" => "ENABLE REPLICA",
+            _ => "ENABLE",
+        };
+        off.push_str(&format!("ALTER TABLE {table} DISABLE TRIGGER {};", ident(&name)));
+        on.push_str(&format!("ALTER TABLE {table} {enable} TRIGGER {};", ident(&name)));
+    }
     Ok((off, on))
 }

@@ -12,6 +12,8 @@ pub struct ColumnMasker {
     /// The key scope (strategy and parameters, maybe the column): not secret, and it decides
     /// the output together with the key.
     pub scope: String,
+    /// For `json`: the paths masked inside the documents.
+    pub paths: Vec<String>,
     masker: Box<dyn Masker>,
 }
 
@@ -23,7 +25,7 @@ impl ColumnMasker {
         scope: String,
         masker: Box<dyn Masker>,
     ) -> Self {
-        ColumnMasker { strategy: strategy.to_string(), uniqueness, column, scope, masker }
+        ColumnMasker { strategy: strategy.to_string(), uniqueness, column, scope, paths: Vec::new(), masker }
     }
 
     /// The other columns it reads.

@@ -141,13 +141,19 @@ pub fn plan(profile: &Profile, tables: &Tables, root: &Path, need_key: bool) -> 
                 KeySetting::Text(_, s) | KeySetting::Env(_, s) => *s,
                 _ => (0..0).into(),
             };
-            d.push(error(
+            let diag = error(
                 "anonymize::missing-key",
                 span,
                 message,
                 "key",
                 "keys are never printed; reports show a fingerprint".into(),
-            ));
+            );
+            // A key written in the file is never shown in a code frame, even a bad one.
+            d.push(if matches!(profile.key, KeySetting::Text(..)) {
+                Diagnostic { source: None, ..diag }
+            } else {
+                diag
+            });
             None
         }
     };
@@ -199,55 +205,69 @@ pub fn plan(profile: &Profile, tables: &Tables, root: &Path, need_key: bool) -> 
             }
         }
     }
-    // Foreign keys: a rule on a referenced column applies to every referencing column.
-    let mut follows: Vec<(String, &Rule, String, String)> = Vec::new();
-    for (child_name, child) in &tables.tables {
-        for fk in &child.foreign_keys {
-            let Some(parent_rules) = rules.get(&fk.references) else { continue };
-            for (i, parent_col) in fk.referenced_columns.iter().enumerate() {
-                if let Some((_, rule, _)) = parent_rules.iter().find(|(c, _, _)| c == parent_col) {
-                    follows.push((
-                        child_name.clone(),
-                        rule,
-                        fk.columns[i].clone(),
-                        format!("{}.{parent_col}", fk.references),
-                    ));
-                }
-            }
-        }
-    }
+    // Foreign keys: a rule on a referenced column applies to every referencing column — and
+    // on through their own referencing columns, until nothing more follows. A followed column
+    // is keyed like the column the rule was written for (its root), so values match.
     let mut notes = Diagnostics::default();
     for w in &profile.warnings {
         notes.push(w.clone());
     }
-    for (child, rule, column, parent) in follows {
-        let list = rules.entry(child.clone()).or_default();
-        match list.iter().find(|(c, _, _)| *c == column) {
-            Some((_, own, _)) if own.strategy != rule.strategy || canonical(&own.params) != canonical(&rule.params) => {
-                d.push(error(
-                    "anonymize::foreign-key-mismatch",
-                    own.span,
-                    format!(
-                        "`{child}.{column}` references `{parent}` but is masked differently (`{}` vs `{}`)",
-                        own.strategy, rule.strategy
-                    ),
-                    "differs from the referenced column",
-                    "give both the same strategy and parameters, or drop this rule: it follows the referenced column's"
-                        .into(),
-                ));
+    loop {
+        let mut follows: Vec<(String, &Rule, String, String)> = Vec::new();
+        for (child_name, child) in &tables.tables {
+            for fk in &child.foreign_keys {
+                let Some(parent_rules) = rules.get(&fk.references) else { continue };
+                for (i, parent_col) in fk.referenced_columns.iter().enumerate() {
+                    if let Some((_, rule, root)) = parent_rules.iter().find(|(c, _, _)| c == parent_col) {
+                        let root = root.clone().unwrap_or_else(|| format!("{}.{parent_col}", fk.references));
+                        follows.push((child_name.clone(), rule, fk.columns[i].clone(), root));
+                    }
+                }
             }
-            Some(_) => {}
-            None => {
-                notes.push(
-                    Diagnostic::warning(
-                        "anonymize::follows-foreign-key",
-                        rule.span,
-                        format!("`{child}.{column}` references `{parent}`: masked with the same rule, so the join still matches"),
-                    )
-                    .with_label("followed through a foreign key"),
-                );
-                list.push((column, rule, Some(parent)));
+        }
+        let mut added = false;
+        for (child, rule, column, root) in follows {
+            let list = rules.entry(child.clone()).or_default();
+            match list.iter_mut().find(|(c, _, _)| *c == column) {
+                Some((_, own, _))
+                    if own.strategy != rule.strategy || canonical(&own.params) != canonical(&rule.params) =>
+                {
+                    d.push(error(
+                        "anonymize::foreign-key-mismatch",
+                        own.span,
+                        format!(
+                            "`{child}.{column}` references `{root}` but is masked differently (`{}` vs `{}`)",
+                            own.strategy, rule.strategy
+                        ),
+                        "differs from the referenced column",
+                        "give both the same strategy and parameters, or drop this rule: it follows the referenced column's"
+                            .into(),
+                    ));
+                }
+                // Its own rule is the same: keyed like the root all the same.
+                Some((_, _, follows @ None)) if format!("{child}.{column}") != root => {
+                    *follows = Some(root);
+                    added = true;
+                }
+                Some(_) => {}
+                None => {
+                    notes.push(
+                        Diagnostic::warning(
+                            "anonymize::follows-foreign-key",
+                            rule.span,
+                            format!(
+                                "`{child}.{column}` references `{root}`: masked with the same rule, so the join still matches"
+                            ),
+                        )
+                        .with_label("followed through a foreign key"),
+                    );
+                    list.push((column, rule, Some(root)));
+                    added = true;
+                }
             }
+        }
+        if !added || d.has_errors() {
+            break;
         }
     }
     // A masked referencing column whose referenced column is not masked would no longer join.
@@ -453,6 +473,13 @@ fn build(
     params.plugin = rule.plugin_params.clone();
     let per_column = rule.key_per_column.unwrap_or(key_per_column);
     let mut scope = format!("{}/{}", rule.strategy, params.canonical());
+    // Paths and a plugin's settings decide the output too (and a run's fingerprint).
+    for (path, strategy, sub) in &params.paths {
+        scope.push_str(&format!("path {path:?} {strategy}/{};", sub.canonical()));
+    }
+    for (k, v) in &params.plugin {
+        scope.push_str(&format!("param {k:?}={v:?};"));
+    }
     if per_column {
         scope.push('/');
         scope.push_str(scope_column);
@@ -462,7 +489,9 @@ fn build(
         .build(&params, &cx)
         .map_err(|e| (None, e, format!("`confiture anonymize --explain {}`", rule.strategy)))?;
     let uniqueness = masker.uniqueness().unwrap_or(strategy.meta().uniqueness);
-    Ok(ColumnMasker::new(&rule.strategy, uniqueness, ty.clone(), scope, masker))
+    let mut built = ColumnMasker::new(&rule.strategy, uniqueness, ty.clone(), scope, masker);
+    built.paths = params.paths.iter().map(|(p, _, _)| p.clone()).collect();
+    Ok(built)
 }
 
 /// A masker for one column from a strategy name and its parameters as text (what sync's

@@ -16,6 +16,10 @@ use super::plan::Plan;
 use crate::catalog::model::ident;
 use crate::catalog::tables::Tables;
 
+/// Both sides in the same text forms, whatever the roles' and databases' defaults.
+const FORMS: &str = "SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres; SET LOCAL bytea_output = hex; \
+                     SET LOCAL extra_float_digits = 3; SET LOCAL TimeZone = 'UTC'";
+
 /// Shorter values are not searched for: they occur by chance.
 pub const MIN_LEN: usize = 6;
 
@@ -58,10 +62,7 @@ pub async fn verify(
     let mut masked_outputs: HashSet<String> = HashSet::new();
     let mut ambiguous = 0;
     let src = source.client();
-    src.batch_execute(
-        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET LOCAL DateStyle = ISO; SET LOCAL bytea_output = hex",
-    )
-    .await?;
+    src.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {FORMS}")).await?;
     for t in &plan.tables {
         for c in &t.columns {
             if c.masker.strategy == "keep" {
@@ -79,11 +80,8 @@ pub async fn verify(
             for r in &rows {
                 let v: String = r.get(0);
                 if c.masker.column.class == super::strategy::TypeClass::Json {
-                    if let Ok(doc) = serde_json::from_str::<serde_json::Value>(&v) {
-                        let mut leaves = Vec::new();
-                        strings(&doc, &mut leaves);
-                        originals.extend(leaves);
-                    }
+                    // Only what the rule masks: the rest of the document is meant to stay.
+                    originals.extend(super::strategies::json::values_at(&v, &c.masker.paths));
                 } else if c.masker.column.array {
                     let _ = super::value::map_array(&v, |e, _| {
                         originals.push(e.to_string());
@@ -95,13 +93,15 @@ pub async fn verify(
             }
             // What the masking of these originals gives: an original equal to one of those is
             // ambiguous, not a leak.
-            if c.masker.reads().is_empty() && c.masker.column.class != super::strategy::TypeClass::Json {
+            if c.masker.reads().is_empty() {
                 for r in &rows {
                     let v: String = r.get(0);
                     if let Ok(out) = c.masker.apply_batch(&[Some(&v)])
                         && let Some(Some(m)) = out.into_iter().next()
                     {
-                        if c.masker.column.array {
+                        if c.masker.column.class == super::strategy::TypeClass::Json {
+                            masked_outputs.extend(super::strategies::json::values_at(&m, &c.masker.paths));
+                        } else if c.masker.column.array {
                             let _ = super::value::map_array(&m, |e, _| {
                                 masked_outputs.insert(e.to_string());
                                 Ok(Some(()))
@@ -134,6 +134,7 @@ pub async fn verify(
     let ac = AhoCorasick::new(&needles).expect("the search builds from plain strings");
     let mut counts: BTreeMap<(String, String), (u64, u64)> = BTreeMap::new();
     let tc = target.client();
+    tc.batch_execute(&format!("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; {FORMS}")).await?;
     for t in target_tables.tables.values() {
         if t.partition_of.is_some() || t.name.starts_with("confiture_anonymize") {
             continue;
@@ -185,18 +186,10 @@ pub async fn verify(
             }
         }
     }
+    tc.batch_execute("COMMIT").await?;
     report.leaks =
         counts.into_iter().map(|((found_in, from), (values, whole))| Leak { found_in, from, values, whole }).collect();
     Ok(report)
-}
-
-fn strings(v: &serde_json::Value, out: &mut Vec<String>) {
-    match v {
-        serde_json::Value::String(s) => out.push(s.clone()),
-        serde_json::Value::Array(a) => a.iter().for_each(|i| strings(i, out)),
-        serde_json::Value::Object(m) => m.values().for_each(|i| strings(i, out)),
-        _ => {}
-    }
 }
 
 /// A COPY text field as the value's bytes.

@@ -134,14 +134,14 @@ ORDER BY a.attrelid, a.attnum";
 
 const UNIQUE: &str = "
 SELECT i.indrelid::int8, ic.relname,
-       array(SELECT coalesce(a.attname, '') FROM unnest(i.indkey) WITH ORDINALITY k(attnum, ord)
+       array(SELECT coalesce(a.attname, '') FROM unnest((i.indkey::int2[])[0:i.indnkeyatts - 1]) WITH ORDINALITY k(attnum, ord)
              LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum AND k.attnum > 0
              ORDER BY k.ord)::text[],
        i.indpred IS NOT NULL, i.indisprimary, con.conname::text
 FROM pg_index i JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u')
-WHERE i.indisunique AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
+WHERE i.indisunique AND i.indisvalid AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
 ORDER BY i.indrelid, i.indisprimary DESC, ic.relname";
 
 const FOREIGN_KEYS: &str = "

@@ -89,6 +89,39 @@ fn parse_path(path: &str) -> Result<Vec<Step>, String> {
     Ok(steps)
 }
 
+/// The strings (and numbers, as text) at `paths` in a document: what the leak check looks
+/// for, and what it finds masked there. A path that does not parse or leads nowhere gives none.
+pub fn values_at(document: &str, paths: &[String]) -> Vec<String> {
+    let Ok(doc) = serde_json::from_str::<serde_json::Value>(document) else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in paths {
+        if let Ok(steps) = parse_path(p) {
+            collect(&doc, &steps, &mut out);
+        }
+    }
+    out
+}
+
+fn collect(value: &serde_json::Value, steps: &[Step], out: &mut Vec<String>) {
+    use serde_json::Value as V;
+    let Some((first, rest)) = steps.split_first() else {
+        match value {
+            V::String(s) => out.push(s.clone()),
+            V::Number(n) => out.push(n.to_string()),
+            V::Array(items) => items.iter().for_each(|i| collect(i, &[], out)),
+            _ => {}
+        }
+        return;
+    };
+    match (first, value) {
+        (Step::Key(k), V::Object(map)) => map.get(k).into_iter().for_each(|v| collect(v, rest, out)),
+        (Step::Index(i), V::Array(items)) => items.get(*i).into_iter().for_each(|v| collect(v, rest, out)),
+        (Step::All, V::Array(items)) => items.iter().for_each(|v| collect(v, rest, out)),
+        (Step::All, V::Object(map)) => map.values().for_each(|v| collect(v, rest, out)),
+        _ => {}
+    }
+}
+
 struct Document {
     paths: Vec<(Vec<Step>, Box<dyn Masker>)>,
 }

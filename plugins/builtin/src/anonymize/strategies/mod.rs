@@ -26,7 +26,7 @@ mod hash;
 mod iban;
 mod integer_range;
 mod ip;
-mod json;
+pub(crate) mod json;
 mod keep;
 mod last_name;
 mod lorem;
