@@ -14,6 +14,33 @@ use confiture_engine::stage::Registry;
 
 pub use stages::STAGES;
 
+/// A doc comment (as `declare_rule!` and `declare_strategy!` capture it) as Markdown: the
+/// doc-comment indentation removed.
+pub(crate) fn doc_markdown(doc: &str) -> String {
+    let mut out = String::new();
+    for line in doc.lines() {
+        out.push_str(line.strip_prefix(' ').unwrap_or(line));
+        out.push('\n');
+    }
+    out.trim().to_string() + "\n"
+}
+
+/// Check that a generated file is current, or write it with `CONFITURE_UPDATE_DOCS` set
+/// (docs/rules/, docs/strategies/).
+#[cfg(test)]
+pub(crate) fn check_generated(path: &std::path::Path, want: &str) {
+    if std::env::var_os("CONFITURE_UPDATE_DOCS").is_some() {
+        std::fs::create_dir_all(path.parent().expect("a file in a directory")).unwrap();
+        std::fs::write(path, want).unwrap();
+    }
+    assert_eq!(
+        std::fs::read_to_string(path).unwrap_or_default(),
+        want,
+        "{} is stale: run `CONFITURE_UPDATE_DOCS=1 cargo test -p confiture-plugins`",
+        path.display()
+    );
+}
+
 /// The JSON Schemas of the built-in stages' outputs (from each stage type) and commands, by file
 /// under `schemas/`.
 pub fn schemas() -> Vec<(String, schemars::Schema)> {

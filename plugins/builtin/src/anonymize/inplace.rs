@@ -553,7 +553,7 @@ async fn rewrite(
         .map(|k| if system(k) { format!("t.{k} = b.confiture_{k}") } else { format!("t.{0} = b.{0}", ident(k)) })
         .collect::<Vec<_>>()
         .join(" AND ");
-    let triggers = trigger_switch(session, &t.table.sql_name(), may_skip, t.table.user_triggers).await?;
+    let triggers = trigger_switch(session, &t.table.sql_name(), may_skip).await?;
     let session_setup = format!(
         "SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres; SET LOCAL bytea_output = hex; \
          SET LOCAL extra_float_digits = 3; {}",
@@ -746,12 +746,7 @@ async fn write_batch(
 /// With `session_replication_role = replica`, ordinary triggers stay quiet but `ALWAYS` and
 /// `REPLICA` ones would fire: those are switched off too. Triggers of the table's partitions
 /// are included.
-async fn trigger_switch(
-    session: &Session,
-    table_sql: &str,
-    may_skip: bool,
-    _user_triggers: usize,
-) -> Result<(String, String), StageError> {
+async fn trigger_switch(session: &Session, table_sql: &str, may_skip: bool) -> Result<(String, String), StageError> {
     let rows = session
         .client()
         .query(

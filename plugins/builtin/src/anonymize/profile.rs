@@ -20,7 +20,7 @@
 //! Decoding checks only the shape; [`super::plan`] checks the rules against the strategies and
 //! the database, all problems at once, before any data is touched.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use confiture_engine::diag::{Diagnostic, Diagnostics, SourceFile};
 use confiture_engine::kdl::decode::{self, Fields};
@@ -117,8 +117,6 @@ pub enum RawValue {
     One(String),
     List(Vec<String>),
 }
-
-const RULE_PROPS: &[&str] = &["allow-collisions", "key-scope"];
 
 /// Find a profile by name (confiture.kdl's `anonymize "NAME"`) or path (a `.kdl` file holding
 /// `anonymize` blocks, or a Python Confiture `.yaml`).
@@ -335,7 +333,6 @@ fn decode_rule(c: &Node, d: &mut Diagnostics) -> Option<Rule> {
             }
         }
     }
-    debug_assert!(RULE_PROPS.contains(&"key-scope"));
     for child in &c.children {
         match child.name.as_str() {
             "path" => {
@@ -615,27 +612,4 @@ fn decode_yaml(text: &str, source: &SourceFile) -> Result<Profile, Diagnostics> 
         tables,
         warnings,
     })
-}
-
-/// Rules given on a command line: `table.column[=strategy]` (the strategy picked from the
-/// column's name and type when it is left out, as the Python Confiture's shorthand does).
-pub fn from_command_line(items: &[String]) -> Result<Vec<(String, String, Option<String>)>, String> {
-    items
-        .iter()
-        .map(|item| {
-            let (target, strategy) = match item.split_once('=') {
-                Some((t, s)) => (t, Some(s.to_string())),
-                None => (item.as_str(), None),
-            };
-            let (table, column) = target
-                .rsplit_once('.')
-                .ok_or_else(|| format!("`{item}`: write TABLE.COLUMN or TABLE.COLUMN=STRATEGY"))?;
-            Ok((table.to_string(), column.to_string(), strategy))
-        })
-        .collect()
-}
-
-/// Where a profile was read from, for messages.
-pub fn origin(profile: &Profile) -> PathBuf {
-    PathBuf::from(profile.source.as_ref().map_or("confiture.kdl", |s| s.name.as_str()))
 }

@@ -108,12 +108,7 @@ pub struct Meta {
 impl Meta {
     /// The documentation with the doc-comment indentation removed.
     pub fn markdown(&self) -> String {
-        let mut out = String::new();
-        for line in self.doc.lines() {
-            out.push_str(line.strip_prefix(' ').unwrap_or(line));
-            out.push('\n');
-        }
-        out.trim().to_string() + "\n"
+        crate::doc_markdown(self.doc)
     }
 }
 

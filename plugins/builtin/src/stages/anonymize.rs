@@ -340,23 +340,22 @@ impl Stage for AnonymizeStage {
             _ => cx.database(&s.database).await?,
         };
         let session = pg::connect(&info, &format!("confiture anonymize {mode_name}")).await?;
-        let mut tables = tables::read(&session).await?;
-        // A run that was killed resumes from the catalog it started with (it dropped
-        // constraints, which the plan follows).
-        if s.mode == Mode::Run
-            && let Some(name) = &s.profile
-            && let Some(loaded) = profile::load(&cx.project, name).ok()
-            && let Some(saved) = inplace::saved_catalog(&session, &loaded.name).await?
-        {
-            tracing::info!("resuming the unfinished run of profile `{}`", loaded.name);
-            tables = saved;
-        }
         let loaded = match &s.profile {
             // `scan` writes a profile of that name; it reads none.
             Some(_) if s.mode == Mode::Scan => None,
             Some(name) => Some(profile::load(&cx.project, name).map_err(profile_error)?),
             None => None,
         };
+        let mut tables = tables::read(&session).await?;
+        // A run that was killed resumes from the catalog it started with (it dropped
+        // constraints, which the plan follows).
+        if s.mode == Mode::Run
+            && let Some(p) = &loaded
+            && let Some(saved) = inplace::saved_catalog(&session, &p.name).await?
+        {
+            tracing::info!("resuming the unfinished run of profile `{}`", p.name);
+            tables = saved;
+        }
         // A dry run reports a missing key like the run would; the coverage gate and the scan
         // mask nothing and run in CI without it.
         let need_key = matches!(s.mode, Mode::Run | Mode::Preview | Mode::Verify);

@@ -1,8 +1,7 @@
 //! first-name
 
 use super::prelude::*;
-use crate::anonymize::key::Prf;
-use crate::anonymize::words::{self, List};
+use crate::anonymize::words::List;
 
 declare_strategy! {
     /// Replaces a given name with a made-up one from the word lists of `locale` (`mixed`: any
@@ -24,31 +23,16 @@ declare_strategy! {
     }
 }
 
-struct Given {
-    prf: Prf,
-    names: &'static [&'static str],
-}
-
-impl Masker for Given {
-    fn mask(&self, input: &str, _: &dyn Row, out: &mut String) -> Result<Out, String> {
-        out.push_str(self.prf.stream(input.as_bytes()).pick(self.names));
-        Ok(Out::Value)
-    }
-}
-
 impl Strategy for FirstName {
     fn build(&self, params: &Params, cx: &BuildCx<'_>) -> Result<Box<dyn Masker>, String> {
-        let locale = params.text("locale");
-        if !words::known(locale) {
-            return Err(format!("unknown `locale` `{locale}`: {}", words::LOCALE_DOC));
-        }
-        Ok(Box::new(Given { prf: cx.prf(), names: words::list(locale, List::First) }))
+        Ok(Box::new(super::Pick { prf: cx.prf(), words: super::locale_list(params, List::First)? }))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anonymize::words;
 
     #[test]
     fn names_come_from_the_locale_list_and_are_stable() {

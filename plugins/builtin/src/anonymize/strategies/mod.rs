@@ -46,7 +46,32 @@ mod username;
 mod uuid;
 mod wasm;
 
-use super::strategy::{Meta, Strategy};
+use super::key::Prf;
+use super::strategy::{Masker, Meta, Out, Params, Row, Strategy};
+use super::words::{self, List};
+
+/// The words of `list` for the `locale` parameter, or why that locale does not exist: what
+/// every word-list strategy starts from.
+pub(crate) fn locale_list(params: &Params, list: List) -> Result<&'static [&'static str], String> {
+    let locale = params.text("locale");
+    if !words::known(locale) {
+        return Err(format!("unknown `locale` `{locale}`: {}", words::LOCALE_DOC));
+    }
+    Ok(words::list(locale, list))
+}
+
+/// One word of a list, picked by the keyed PRF of the input (`first-name`, `city`, …).
+pub(crate) struct Pick {
+    pub prf: Prf,
+    pub words: &'static [&'static str],
+}
+
+impl Masker for Pick {
+    fn mask(&self, input: &str, _: &dyn Row, out: &mut String) -> Result<Out, String> {
+        out.push_str(self.prf.stream(input.as_bytes()).pick(self.words));
+        Ok(Out::Value)
+    }
+}
 
 /// Every built-in strategy.
 pub static STRATEGIES: &[&dyn Strategy] = &[
@@ -127,7 +152,6 @@ mod tests {
     #[test]
     fn strategy_docs_are_current() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/strategies");
-        let update = std::env::var_os("CONFITURE_UPDATE_DOCS").is_some();
         let mut index = String::from(
             "# Anonymization strategies\n\nGenerated from the strategies' declarations (`confiture anonymize \
              --list-strategies`, `confiture anonymize --explain NAME`). Uniqueness: `preserved` strategies are \
@@ -144,22 +168,8 @@ mod tests {
                 m.uniqueness.as_str(),
                 m.summary
             ));
-            let path = dir.join(format!("{}.md", m.name));
-            if update {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &page).unwrap();
-            }
-            assert_eq!(
-                std::fs::read_to_string(&path).unwrap_or_default(),
-                page,
-                "docs/strategies/{}.md is stale: run `CONFITURE_UPDATE_DOCS=1 cargo test -p confiture-plugins strategy_docs`",
-                m.name
-            );
+            crate::check_generated(&dir.join(format!("{}.md", m.name)), &page);
         }
-        let path = dir.join("README.md");
-        if update {
-            std::fs::write(&path, &index).unwrap();
-        }
-        assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), index, "docs/strategies/README.md is stale");
+        crate::check_generated(&dir.join("README.md"), &index);
     }
 }

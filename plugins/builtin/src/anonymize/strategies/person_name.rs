@@ -2,7 +2,7 @@
 
 use super::prelude::*;
 use crate::anonymize::key::Prf;
-use crate::anonymize::words::{self, List};
+use crate::anonymize::words::List;
 
 declare_strategy! {
     /// Replaces a person's full name with a made-up one, "First Last" from the word lists of
@@ -49,15 +49,11 @@ impl Masker for Names {
 
 impl Strategy for PersonName {
     fn build(&self, params: &Params, cx: &BuildCx<'_>) -> Result<Box<dyn Masker>, String> {
-        let locale = params.text("locale");
-        if !words::known(locale) {
-            return Err(format!("unknown `locale` `{locale}`: {}", words::LOCALE_DOC));
-        }
         Ok(Box::new(Names {
             prf: cx.prf(),
-            first: words::list(locale, List::First),
-            last: words::list(locale, List::Last),
-            family_first: locale == "ja",
+            first: super::locale_list(params, List::First)?,
+            last: super::locale_list(params, List::Last)?,
+            family_first: params.text("locale") == "ja",
         }))
     }
 }
@@ -65,6 +61,7 @@ impl Strategy for PersonName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anonymize::words;
 
     #[test]
     fn names_come_from_the_lists_and_are_stable() {

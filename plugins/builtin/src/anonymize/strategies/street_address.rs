@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::prelude::*;
 use crate::anonymize::key::Prf;
-use crate::anonymize::words::{self, List};
+use crate::anonymize::words::List;
 
 declare_strategy! {
     /// Replaces a street address with a made-up one: a house number from 1 to 999 and a street
@@ -49,14 +49,10 @@ impl Masker for Addresses {
 
 impl Strategy for StreetAddress {
     fn build(&self, params: &Params, cx: &BuildCx<'_>) -> Result<Box<dyn Masker>, String> {
-        let locale = params.text("locale");
-        if !words::known(locale) {
-            return Err(format!("unknown `locale` `{locale}`: {}", words::LOCALE_DOC));
-        }
         Ok(Box::new(Addresses {
             prf: cx.prf(),
-            streets: words::list(locale, List::Street),
-            number_last: matches!(locale, "de" | "nl" | "pl" | "ja"),
+            streets: super::locale_list(params, List::Street)?,
+            number_last: matches!(params.text("locale"), "de" | "nl" | "pl" | "ja"),
         }))
     }
 }
@@ -64,6 +60,7 @@ impl Strategy for StreetAddress {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::anonymize::words;
 
     /// The number and the street of an address, in the locale's order.
     fn split(address: &str, number_last: bool) -> (u32, &str) {

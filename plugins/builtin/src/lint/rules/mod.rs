@@ -194,7 +194,6 @@ mod tests {
     #[test]
     fn rule_docs_are_current() {
         let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/rules");
-        let update = std::env::var_os("CONFITURE_UPDATE_DOCS").is_some();
         let mut index = String::from(
             "# Lint rules\n\nGenerated from the rules' documentation (`confiture lint --list-rules`, `confiture lint \
              --explain RULE`). Severity is the default; `off` means opt-in.\n\n| rule | category | severity | what it flags |\n|---|---|---|---|\n",
@@ -215,22 +214,8 @@ mod tests {
                 m.severity.as_str(),
                 m.summary
             ));
-            let path = dir.join(format!("{}.md", m.id));
-            if update {
-                std::fs::create_dir_all(&dir).unwrap();
-                std::fs::write(&path, &page).unwrap();
-            }
-            assert_eq!(
-                std::fs::read_to_string(&path).unwrap_or_default(),
-                page,
-                "docs/rules/{}.md is stale: run `CONFITURE_UPDATE_DOCS=1 cargo test -p confiture-plugins`",
-                m.id
-            );
+            crate::check_generated(&dir.join(format!("{}.md", m.id)), &page);
         }
-        let path = dir.join("README.md");
-        if update {
-            std::fs::write(&path, &index).unwrap();
-        }
-        assert_eq!(std::fs::read_to_string(&path).unwrap_or_default(), index, "docs/rules/README.md is stale");
+        crate::check_generated(&dir.join("README.md"), &index);
     }
 }
