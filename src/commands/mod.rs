@@ -11,6 +11,7 @@ mod lint;
 mod migrate;
 mod pipeline;
 mod plugin;
+mod sync;
 mod target;
 
 use std::path::PathBuf;
@@ -47,7 +48,7 @@ connection parameters as for psql; NO_COLOR turns colours off; RUST_LOG sets log
 #[command(
     name = "confiture",
     version,
-    about = "PostgreSQL schema lifecycle as pipelines: build, diff, lint, migrate, anonymize",
+    about = "PostgreSQL schema lifecycle as pipelines: build, diff, lint, migrate, anonymize, sync",
     long_about = "confiture runs pipelines of schema work against PostgreSQL. A pipeline is a KDL file whose \
                   stages (build, diff, lint, migrate, …) form a graph: independent stages run concurrently, dependents wait.\n\n\
                   The DDL files in db/schema/ are the source of truth; environments in confiture.kdl say \
@@ -123,6 +124,9 @@ Existing files are kept, never overwritten.")]
     /// Mask PII with a keyed profile: scan, coverage check, preview, in-place run, leak check
     #[command(after_help = anonymize::HELP)]
     Anonymize(anonymize::AnonymizeArgs),
+    /// Copy rows to another database over COPY: one snapshot, parallel, resumable, masked on the way
+    #[command(after_help = sync::HELP)]
+    Sync(sync::SyncArgs),
     /// Check, test and scaffold WebAssembly plugins (anonymizers and hooks)
     #[command(after_help = plugin::HELP)]
     Plugin(plugin::PluginArgs),
@@ -167,6 +171,7 @@ pub async fn dispatch(cli: Cli) -> ExitCode {
         Command::Diff(args) => diff::diff(args, quiet).await,
         Command::Drift(args) => diff::drift(args, quiet).await,
         Command::Anonymize(args) => anonymize::anonymize(args, quiet).await,
+        Command::Sync(args) => sync::sync(args, quiet).await,
         // Plugins run synchronously; WASI's sync mode drives its own I/O on the runtime from a
         // blocking thread.
         Command::Plugin(args) => {

@@ -15,4 +15,5 @@ mod migrate_safety;
 mod plugin;
 mod secrets;
 mod support;
+mod sync;
 mod targets;

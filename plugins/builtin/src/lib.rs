@@ -9,6 +9,7 @@ pub mod diff;
 pub mod lint;
 pub mod migrate;
 pub mod stages;
+pub mod sync;
 
 use confiture_engine::stage::Registry;
 

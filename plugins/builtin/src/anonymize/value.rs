@@ -119,6 +119,28 @@ pub fn copy_field(value: Option<&str>, out: &mut Vec<u8>) {
     }
 }
 
+/// Append the bytes of a COPY text field (not `\N`) to `out`: the backslash escapes undone.
+pub fn copy_unescape(field: &[u8], out: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < field.len() {
+        if field[i] == b'\\' && i + 1 < field.len() {
+            out.push(match field[i + 1] {
+                b't' => b'\t',
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b'b' => 8,
+                b'f' => 12,
+                b'v' => 11,
+                other => other,
+            });
+            i += 2;
+        } else {
+            out.push(field[i]);
+            i += 1;
+        }
+    }
+}
+
 /// Cut `s` to at most `max` characters (never inside a character).
 pub fn truncate_chars(s: &mut String, max: usize) {
     if let Some((i, _)) = s.char_indices().nth(max) {

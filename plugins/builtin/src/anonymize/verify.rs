@@ -17,7 +17,7 @@ use crate::catalog::model::ident;
 use crate::catalog::tables::Tables;
 
 /// Both sides in the same text forms, whatever the roles' and databases' defaults.
-const FORMS: &str = "SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres; SET LOCAL bytea_output = hex; \
+pub const FORMS: &str = "SET LOCAL DateStyle = ISO; SET LOCAL IntervalStyle = postgres; SET LOCAL bytea_output = hex; \
                      SET LOCAL extra_float_digits = 3; SET LOCAL TimeZone = 'UTC'";
 
 /// Shorter values are not searched for: they occur by chance.
@@ -151,7 +151,8 @@ pub async fn verify(
                     continue;
                 }
                 report.values_read += 1;
-                let value = unescape(field);
+                let mut value = Vec::with_capacity(field.len());
+                super::value::copy_unescape(field, &mut value);
                 let mut hit: Option<(usize, bool)> = None;
                 for m in ac.find_overlapping_iter(&value) {
                     // As a token of its own: a nine-digit id inside a sixteen-digit card number
@@ -190,28 +191,4 @@ pub async fn verify(
     report.leaks =
         counts.into_iter().map(|((found_in, from), (values, whole))| Leak { found_in, from, values, whole }).collect();
     Ok(report)
-}
-
-/// A COPY text field as the value's bytes.
-fn unescape(field: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(field.len());
-    let mut i = 0;
-    while i < field.len() {
-        if field[i] == b'\\' && i + 1 < field.len() {
-            out.push(match field[i + 1] {
-                b't' => b'\t',
-                b'n' => b'\n',
-                b'r' => b'\r',
-                b'b' => 8,
-                b'f' => 12,
-                b'v' => 11,
-                other => other,
-            });
-            i += 2;
-        } else {
-            out.push(field[i]);
-            i += 1;
-        }
-    }
-    out
 }

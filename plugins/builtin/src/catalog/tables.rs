@@ -39,6 +39,15 @@ pub struct Table {
     pub user_triggers: usize,
     /// `reltuples` (−1 or 0 when never analyzed).
     pub estimated_rows: i64,
+    /// `pg_class.oid` on the server it was read from.
+    #[serde(default)]
+    pub oid: u32,
+    /// `relpages`: 8 kB pages as of the last VACUUM or ANALYZE.
+    #[serde(default)]
+    pub pages: i64,
+    /// `pg_table_size` (heap and TOAST) in bytes.
+    #[serde(default)]
+    pub bytes: i64,
     pub comment: Option<String>,
 }
 
@@ -114,7 +123,8 @@ SELECT c.oid::int8, n.nspname, c.relname, c.relkind::text, c.reltuples::int8,
        (SELECT pn.nspname || '.' || p.relname FROM pg_inherits i JOIN pg_class p ON p.oid = i.inhparent
           JOIN pg_namespace pn ON pn.oid = p.relnamespace WHERE i.inhrelid = c.oid AND c.relispartition),
        obj_description(c.oid, 'pg_class'),
-       (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)::int8
+       (SELECT count(*) FROM pg_trigger t WHERE t.tgrelid = c.oid AND NOT t.tgisinternal)::int8,
+       c.relpages::int8, pg_table_size(c.oid)
 FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE c.relkind IN ('r', 'p') AND n.nspname !~ '^pg_' AND n.nspname <> 'information_schema'
   AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype = 'e')
@@ -166,7 +176,9 @@ pub async fn read(session: &Session) -> Result<Tables, PgError> {
     result
 }
 
-async fn read_in_snapshot(session: &Session) -> Result<Tables, PgError> {
+/// The same, inside a transaction the caller opened (sync reads the catalog in the snapshot
+/// it copies).
+pub async fn read_in_snapshot(session: &Session) -> Result<Tables, PgError> {
     let c = session.client();
     let version: i32 = c.query_one("SELECT current_setting('server_version_num')::int", &[]).await?.get(0);
     let privilege = if version >= 150000 {
@@ -194,6 +206,9 @@ async fn read_in_snapshot(session: &Session) -> Result<Tables, PgError> {
                 partition_of: r.get(5),
                 comment: r.get(6),
                 user_triggers: r.get::<_, i64>(7) as usize,
+                oid: r.get::<_, i64>(0) as u32,
+                pages: r.get::<_, i64>(8).max(0),
+                bytes: r.get(9),
                 columns: Vec::new(),
                 primary_key: None,
                 unique: Vec::new(),

@@ -11,9 +11,10 @@ pub mod diff;
 pub mod hooks;
 pub mod lint;
 pub mod migrate;
+pub mod sync;
 
 use confiture_engine::stage::StageType;
 
 /// Every built-in stage type.
 pub static STAGES: &[&dyn StageType] =
-    &[&anonymize::Anonymize, &build::Build, &diff::Diff, &hooks::Hooks, &lint::Lint, &migrate::Migrate];
+    &[&anonymize::Anonymize, &build::Build, &diff::Diff, &hooks::Hooks, &lint::Lint, &migrate::Migrate, &sync::Sync];
