@@ -65,6 +65,14 @@ pub struct MaskedColumn {
 }
 
 impl Plan {
+    /// The masking of table `name`, or of `root`, the partitioned table it is a partition of.
+    pub fn table(&self, name: &str, root: &str) -> Option<&TablePlan> {
+        self.tables.iter().find(|tp| {
+            let q = tp.table.qualified();
+            q == name || q == root
+        })
+    }
+
     pub fn masked_columns(&self) -> Vec<MaskedColumn> {
         self.tables
             .iter()

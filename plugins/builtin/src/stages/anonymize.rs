@@ -301,19 +301,6 @@ impl StageType for Anonymize {
     }
 }
 
-fn profile_error(d: Diagnostics) -> StageError {
-    let n = d.len();
-    let mut outputs = Outputs::default();
-    for diag in d {
-        outputs.attach(diag);
-    }
-    StageError::new(
-        ExitCode::Config,
-        format!("the profile has {n} problem{}: nothing was changed", if n == 1 { "" } else { "s" }),
-    )
-    .with_outputs(outputs)
-}
-
 #[async_trait]
 impl Stage for AnonymizeStage {
     fn settings(&self) -> serde_json::Value {
@@ -343,7 +330,9 @@ impl Stage for AnonymizeStage {
         let loaded = match &s.profile {
             // `scan` writes a profile of that name; it reads none.
             Some(_) if s.mode == Mode::Scan => None,
-            Some(name) => Some(profile::load(&cx.project, name).map_err(profile_error)?),
+            Some(name) => {
+                Some(profile::load(&cx.project, name).map_err(|d| profile::problems(d, "nothing was changed"))?)
+            }
             None => None,
         };
         let mut tables = tables::read(&session).await?;
@@ -364,7 +353,10 @@ impl Stage for AnonymizeStage {
                 for w in &p.warnings {
                     tracing::warn!("{}", w.message);
                 }
-                Some(plan::plan(p, &tables, &cx.project.root, need_key).map_err(profile_error)?)
+                Some(
+                    plan::plan(p, &tables, &cx.project.root, need_key)
+                        .map_err(|d| profile::problems(d, "nothing was changed"))?,
+                )
             }
             None => None,
         };

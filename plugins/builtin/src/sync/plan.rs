@@ -4,15 +4,13 @@
 //! ranges the first one planned.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 
-use confiture_engine::diag::Diagnostics;
 use confiture_engine::pg::Session;
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use serde::{Deserialize, Serialize};
 
 use super::{ColumnRule, Options};
-use crate::anonymize::plan::{self as mask_plan, Plan as MaskPlan};
+use crate::anonymize::plan::Plan as MaskPlan;
 use crate::anonymize::profile::{KeySetting, Profile, Rule, TableRules};
 use crate::anonymize::scan;
 use crate::catalog::model::ident;
@@ -185,12 +183,6 @@ pub fn command_line_profile(rules: &[ColumnRule], tables: &Tables, notes: &mut V
     })
 }
 
-/// The masking plan over the source's tables (FKs followed, uniqueness checked), built as the
-/// in-place run builds it.
-pub fn masks(profile: &Profile, tables: &Tables, root: &Path, need_key: bool) -> Result<MaskPlan, Diagnostics> {
-    mask_plan::plan(profile, tables, root, need_key)
-}
-
 /// The copy units of the chosen tables, largest first (the order workers take them), each split
 /// into ranges of about `range_rows` rows: by its integer key when it has one (a key range stays
 /// exact when a resumed run reads a newer snapshot), else by ctid pages.
@@ -211,7 +203,7 @@ pub async fn units(
         let root = root_of(tables, name);
         let columns: Vec<String> = t.columns.iter().filter(|c| !c.generated).map(|c| c.name.clone()).collect();
         let masked: Vec<String> = masks
-            .and_then(|m| m.tables.iter().find(|tp| tp.table.qualified() == root || tp.table.qualified() == *name))
+            .and_then(|m| m.table(name, &root))
             .map(|tp| tp.columns.iter().map(|c| c.column.clone()).collect())
             .unwrap_or_default();
         let rows = t.estimated_rows.max(0) as u64;

@@ -22,7 +22,6 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use confiture_engine::ExitCode;
-use confiture_engine::diag::Diagnostics;
 use confiture_engine::pg::{self, ConnInfo, PgError, Session};
 use confiture_engine::stage::{Outputs, StageContext, StageError};
 
@@ -46,17 +45,6 @@ fn config(message: impl Into<String>) -> StageError {
 
 fn failure(message: impl Into<String>) -> StageError {
     StageError::new(ExitCode::Failure, message)
-}
-
-/// A profile's problems as the stage's diagnostics (exit 5).
-fn profile_error(d: Diagnostics) -> StageError {
-    let n = d.len();
-    let mut outputs = Outputs::default();
-    for diag in d {
-        outputs.attach(diag);
-    }
-    config(format!("the anonymization profile has {n} problem{}: nothing was copied", if n == 1 { "" } else { "s" }))
-        .with_outputs(outputs)
 }
 
 /// Which server and database a session is on: `system_identifier/database oid` (when the role
@@ -97,10 +85,7 @@ fn rewrites(
         .iter()
         .map(|u| {
             let root = plan::root_of(tables, &u.table);
-            let Some(tp) = m.tables.iter().find(|tp| tp.table.qualified() == root || tp.table.qualified() == u.table)
-            else {
-                return Ok(None);
-            };
+            let Some(tp) = m.table(&u.table, &root) else { return Ok(None) };
             let masked = tp.columns.iter().map(|c| (c.column.clone(), c.masker.clone())).collect();
             Rewrite::new(&u.columns, masked)
                 .map(|r| Some(Arc::new(r)))
@@ -423,7 +408,9 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Sy
     // Masks, from the profile or the command line.
     let profile = match &options.masking {
         Masking::None => None,
-        Masking::Profile(name) => Some(profile::load(&cx.project, name).map_err(profile_error)?),
+        Masking::Profile(name) => {
+            Some(profile::load(&cx.project, name).map_err(|d| profile::problems(d, "nothing was copied"))?)
+        }
         Masking::Columns(rules) => {
             Some(plan::command_line_profile(rules, &src_tables, &mut report.notes).map_err(config)?)
         }
@@ -433,7 +420,8 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Sy
             for w in &p.warnings {
                 report.notes.push(w.message.clone());
             }
-            let m = plan::masks(p, &src_tables, &cx.project.root, !options.dry_run).map_err(profile_error)?;
+            let m = crate::anonymize::plan::plan(p, &src_tables, &cx.project.root, !options.dry_run)
+                .map_err(|d| profile::problems(d, "nothing was copied"))?;
             for n in m.notes.iter() {
                 report.notes.push(n.message.clone());
             }
