@@ -28,7 +28,7 @@ use confiture_engine::stage::{Outputs, StageContext, StageError};
 use super::copy::{self, Work};
 use super::plan::{self, Unit};
 use super::progress::{self, RUNS, STEPS, Saved};
-use super::schema::{self, PostStep};
+use super::schema::{self, Phase, PostStep};
 use super::stream::Rewrite;
 use super::subset::{self, Kept};
 use super::{Masking, Options, SyncReport, TableReport, verify};
@@ -177,13 +177,9 @@ async fn existing_target(
         let table = qname(&s, &t);
         before.push(format!("ALTER TABLE {table} DROP CONSTRAINT {}", ident(&name)));
         let def = def.trim_end_matches(" NOT VALID").to_string();
-        after.push(PostStep {
-            no: 0,
-            phase: 2,
-            table: format!("{s}.{t}"),
-            what: format!("foreign key {} on {table}", ident(&name)),
-            statements: vec![format!("ALTER TABLE {table} ADD CONSTRAINT {} {def}", ident(&name))],
-        });
+        let partitioned = target.tables.get(&format!("{s}.{t}")).is_some_and(|t| t.kind == 'p');
+        let add = format!("ALTER TABLE {table} ADD CONSTRAINT {} {def}", ident(&name));
+        after.extend(schema::foreign_key_steps(&table, &name, &def, partitioned, vec![add]));
     }
     for r in &triggers {
         let (s, t, name, mode): (String, String, String, String) = (r.get(0), r.get(1), r.get(2), r.get(3));
@@ -194,13 +190,12 @@ async fn existing_target(
             "R" => "ENABLE REPLICA",
             _ => "ENABLE",
         };
-        after.push(PostStep {
-            no: 0,
-            phase: 3,
-            table: format!("{s}.{t}"),
-            what: format!("trigger {} on {table} enabled again", ident(&name)),
-            statements: vec![format!("ALTER TABLE {table} {enable} TRIGGER {}", ident(&name))],
-        });
+        after.push(PostStep::new(
+            Phase::Rest,
+            &table,
+            format!("trigger {} on {table} enabled again", ident(&name)),
+            vec![format!("ALTER TABLE {table} {enable} TRIGGER {}", ident(&name))],
+        ));
     }
     let truncated: Vec<String> = chosen.to_vec();
     let names: Vec<String> =
@@ -227,8 +222,9 @@ async fn defaults(dst: &Session) -> Result<BTreeMap<String, BTreeSet<String>>, P
     Ok(out)
 }
 
-/// Run the statements after the load that are not done yet: phases 1 and 2 with `jobs`
-/// sessions (a table's steps in order on one of them), phase 3 in order on one.
+/// Run the statements after the load that are not done yet, phase by phase (see [`Phase`]):
+/// builds with `jobs` sessions taking the biggest table's first, validations with `jobs`
+/// sessions one table's after the other, the rest in order on one session.
 async fn after_load(
     steps: &[PostStep],
     done: &HashSet<u32>,
@@ -238,28 +234,39 @@ async fn after_load(
     cx: &StageContext,
 ) -> Result<usize, StageError> {
     let mut count = 0;
-    for phase in 1..=3u8 {
-        let mut groups: BTreeMap<&str, Vec<&PostStep>> = BTreeMap::new();
-        for s in steps.iter().filter(|s| s.phase == phase && !done.contains(&s.no)) {
-            let key = if phase == 3 { "" } else { s.table.as_str() };
-            groups.entry(key).or_default().push(s);
+    for phase in Phase::ALL {
+        let mut groups: Vec<Vec<PostStep>> = Vec::new();
+        let todo = steps.iter().filter(|s| s.phase == phase && !done.contains(&s.no)).cloned();
+        match phase {
+            Phase::Build => groups.extend(todo.map(|s| vec![s])),
+            Phase::Validate => {
+                let mut by_table: BTreeMap<String, Vec<PostStep>> = BTreeMap::new();
+                for s in todo {
+                    by_table.entry(s.table.clone()).or_default().push(s);
+                }
+                groups.extend(by_table.into_values());
+            }
+            Phase::Attach | Phase::Rest => groups.push(todo.collect()),
         }
+        groups.retain(|g| !g.is_empty());
         if groups.is_empty() {
             continue;
         }
-        let n: usize = groups.values().map(Vec::len).sum();
+        // The longest first, so that no session is left with a big table at the end.
+        groups.sort_by_key(|g| std::cmp::Reverse(g.iter().map(|s| s.weight).sum::<i64>()));
+        let n: usize = groups.iter().map(Vec::len).sum();
         count += n;
         cx.progress(&format!(
-            "{} {n} objects after the load",
+            "{} {n} after the load",
             match phase {
-                1 => "indexes and keys:",
-                2 => "foreign keys:",
-                _ => "the rest:",
+                Phase::Build => "indexes built:",
+                Phase::Attach => "keys and foreign keys added:",
+                Phase::Validate => "foreign keys validated:",
+                Phase::Rest => "the rest:",
             }
         ));
-        let queue: Arc<Mutex<VecDeque<Vec<PostStep>>>> =
-            Arc::new(Mutex::new(groups.into_values().map(|g| g.into_iter().cloned().collect()).collect()));
-        let workers = if phase == 3 { 1 } else { jobs.max(1).min(queue.lock().expect("queue").len()) };
+        let workers = jobs.max(1).min(groups.len());
+        let queue: Arc<Mutex<VecDeque<Vec<PostStep>>>> = Arc::new(Mutex::new(groups.into()));
         let mut handles = Vec::new();
         for _ in 0..workers {
             let (queue, target, run, cancel) = (queue.clone(), target.clone(), run.to_string(), cx.cancel.clone());
@@ -661,6 +668,15 @@ async fn new_plan(
     for (i, s) in post.iter_mut().enumerate() {
         s.no = i as u32;
     }
+    let mut bytes: BTreeMap<String, i64> = BTreeMap::new();
+    for (name, t) in &src_tables.tables {
+        *bytes.entry(name.clone()).or_default() += t.bytes;
+        let root = plan::root_of(src_tables, name);
+        if root != *name {
+            *bytes.entry(root).or_default() += t.bytes;
+        }
+    }
+    schema::weigh(&mut post, &bytes);
     let restricted =
         if subset.tables.is_empty() { BTreeMap::new() } else { subset::restricted(src_tables, &chosen, &subset) };
     let units = plan::units(src, src_tables, &chosen, masks, &restricted, options.range_rows).await?;

@@ -7,25 +7,128 @@
 //! exist with a type its text form loads into.
 
 use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::sync::LazyLock;
 
+use regex::Regex;
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::model::{Key, Model, Object};
+use crate::catalog::model::{Key, Model, Object, ident};
 use crate::catalog::tables::{Column, Tables};
 use crate::diff::plan::{Action, plan};
+
+/// When a step after the load runs; the phases run in this order, each when the one before
+/// is done. They are cut so that the slow ones run several at once without waiting on each
+/// other's locks, as pg_restore's do not: `CREATE INDEX` takes SHARE, which does not conflict
+/// with itself, so one table's indexes build at once; `VALIDATE CONSTRAINT` takes SHARE UPDATE
+/// EXCLUSIVE on the referencing table and only ROW SHARE on the referenced one, so every foreign
+/// key into `users` validates at once, where `ADD FOREIGN KEY` (SHARE ROW EXCLUSIVE on both)
+/// would add them one after the other.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// Index builds (a key's unique index, or the key constraint itself when it cannot be
+    /// attached to one): any number at once, the biggest table first.
+    Build,
+    /// Keys attached to their built index, foreign keys added `NOT VALID`: catalog changes
+    /// only, one session, in the plan's order.
+    Attach,
+    /// Foreign keys validated: different tables at once, one table's in order.
+    Validate,
+    /// The rest (triggers, policies, materialized views), one session, in the plan's order.
+    Rest,
+}
+
+impl Phase {
+    pub const ALL: [Phase; 4] = [Phase::Build, Phase::Attach, Phase::Validate, Phase::Rest];
+}
 
 /// One object made after the load.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PostStep {
     pub no: u32,
-    /// 1: indexes and key constraints, 2: foreign keys (the keys they reference exist), 3: the
-    /// rest, in the plan's order. Steps of phases 1 and 2 on different tables run in parallel.
-    pub phase: u8,
-    /// The table it is on (steps of one table run one after the other).
+    pub phase: Phase,
+    /// The table it is on, `schema.table` unquoted.
     pub table: String,
+    /// Bytes of that table (with its partitions) in the source, to start the biggest first.
+    #[serde(default)]
+    pub weight: i64,
     /// For people: `index public.users_email_key`.
     pub what: String,
     pub statements: Vec<String>,
+}
+
+impl PostStep {
+    pub fn new(phase: Phase, table: &str, what: String, statements: Vec<String>) -> PostStep {
+        PostStep { no: 0, phase, table: unquote(table), weight: 0, what, statements }
+    }
+}
+
+/// `PRIMARY KEY (a, b)`, `UNIQUE (email) DEFERRABLE`: a key over plain columns, the only kind
+/// `ADD CONSTRAINT … USING INDEX` takes as it was.
+static SIMPLE_KEY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^(PRIMARY KEY|UNIQUE) (\([^()]*\))( DEFERRABLE(?: INITIALLY (?:DEFERRED|IMMEDIATE))?)?$")
+        .expect("a valid pattern")
+});
+
+/// The steps of key constraint `name` on `table` (SQL), whose plan statements are `statements`:
+/// a unique index built in parallel with the table's other indexes and then attached to the
+/// constraint, when the key is over plain columns on a plain table (the index is the one
+/// `ADD CONSTRAINT` would build, under the same name); else the plan's statements as one build.
+pub fn key_steps(table: &str, name: &str, definition: &str, plain: bool, statements: Vec<String>) -> Vec<PostStep> {
+    let what = format!("key {} on {table}", ident(name));
+    let expected = format!("ALTER TABLE {table} ADD CONSTRAINT {} {definition}", ident(name));
+    match SIMPLE_KEY.captures(definition) {
+        Some(c) if plain && statements == [expected] => {
+            let (kind, columns, deferrable) = (&c[1], &c[2], c.get(3).map_or("", |m| m.as_str()));
+            let n = ident(name);
+            vec![
+                PostStep::new(
+                    Phase::Build,
+                    table,
+                    format!("unique index {n} on {table}"),
+                    vec![format!("CREATE UNIQUE INDEX {n} ON {table} USING btree {columns}")],
+                ),
+                PostStep::new(
+                    Phase::Attach,
+                    table,
+                    what,
+                    vec![format!("ALTER TABLE {table} ADD CONSTRAINT {n} {kind} USING INDEX {n}{deferrable}")],
+                ),
+            ]
+        }
+        _ => vec![PostStep::new(Phase::Build, table, what, statements)],
+    }
+}
+
+/// The steps of foreign key `name` on `table` (SQL): added `NOT VALID`, then validated, so that
+/// keys into one table validate at once. PostgreSQL 15 takes no `NOT VALID` foreign key on a
+/// partitioned table: there (and for a key the source itself has `NOT VALID`) the plan's
+/// statements run as one step of the validate phase.
+pub fn foreign_key_steps(
+    table: &str,
+    name: &str,
+    definition: &str,
+    partitioned: bool,
+    statements: Vec<String>,
+) -> Vec<PostStep> {
+    let n = ident(name);
+    let what = format!("foreign key {n} on {table}");
+    let expected = format!("ALTER TABLE {table} ADD CONSTRAINT {n} {definition}");
+    if partitioned || definition.ends_with(" NOT VALID") || statements != [expected.clone()] {
+        return vec![PostStep::new(Phase::Validate, table, what, statements)];
+    }
+    vec![
+        PostStep::new(Phase::Attach, table, format!("{what}, not valid yet"), vec![format!("{expected} NOT VALID")]),
+        PostStep::new(Phase::Validate, table, what, vec![format!("ALTER TABLE {table} VALIDATE CONSTRAINT {n}")]),
+    ]
+}
+
+/// Give each step its table's size, `bytes` of `schema.table` (a partitioned table's are its
+/// partitions', summed into it by the caller).
+pub fn weigh(steps: &mut [PostStep], bytes: &BTreeMap<String, i64>) {
+    for s in steps {
+        s.weight = bytes.get(&s.table).copied().unwrap_or(0);
+    }
 }
 
 /// The two parts, as SQL.
@@ -131,12 +234,30 @@ pub fn split(source: &Model, target: &Model, roles: &HashSet<String>) -> Result<
     let mut base = target.clone();
     // Only what the target lacks is made: nothing of the target is dropped or altered.
     let first = plan(&base, &pre).map_err(|e| e.to_string())?;
-    let before: Vec<String> = first
+    let mut before: Vec<String> = first
         .steps
         .iter()
         .filter(|s| s.action == Action::Create && !target.objects.contains_key(&s.object))
         .flat_map(|s| s.statements.iter().cloned())
         .collect();
+    // Autovacuum would vacuum and analyze the tables while they load and while their indexes
+    // build, and every `CREATE INDEX` or `ALTER TABLE` after the load would wait a
+    // deadlock_timeout (1 s) before it is cancelled: it is off on the tables made here until
+    // the end, then as in the source. Their statistics counters stay, so autovacuum analyzes
+    // them once it is on again.
+    let mut autovacuum_back = Vec::new();
+    for (k, o) in &pre.objects {
+        if let Object::Table { name, partitioned_by: None, options, .. } = o
+            && !target.objects.contains_key(k)
+        {
+            before.push(format!("ALTER TABLE {name} SET (autovacuum_enabled = off, toast.autovacuum_enabled = off)"));
+            let mut back = vec![format!("ALTER TABLE {name} RESET (autovacuum_enabled, toast.autovacuum_enabled)")];
+            if let Some(own) = options.iter().find(|o| o.starts_with("autovacuum_enabled=")) {
+                back.push(format!("ALTER TABLE {name} SET ({own})"));
+            }
+            autovacuum_back.push(PostStep::new(Phase::Rest, name, format!("autovacuum on {name} again"), back));
+        }
+    }
     for (k, o) in &pre.objects {
         base.objects.entry(k.clone()).or_insert_with(|| o.clone());
     }
@@ -144,23 +265,37 @@ pub fn split(source: &Model, target: &Model, roles: &HashSet<String>) -> Result<
         base.deps.entry(k.clone()).or_default().extend(d.iter().cloned());
     }
     let second = plan(&base, &full).map_err(|e| e.to_string())?;
+    let partitioned = |table: &str| {
+        full.objects.values().any(|o| matches!(o, Object::Table { name, partitioned_by: Some(_), .. } if name == table))
+    };
+    let plain = |table: &str| {
+        full.objects
+            .values()
+            .any(|o| matches!(o, Object::Table { name, partitioned_by: None, partition_of: None, .. } if name == table))
+    };
     let mut after = Vec::new();
     for s in second.steps.iter().filter(|s| s.action == Action::Create && !base.objects.contains_key(&s.object)) {
         let o = full.objects.get(&s.object);
-        let phase = match o {
-            Some(Object::Constraint { kind: 'f', .. }) => 2,
-            Some(Object::Index { .. }) | Some(Object::Constraint { .. }) => 1,
-            _ => 3,
-        };
-        let table = o.and_then(Object::table).unwrap_or("").to_string();
-        after.push(PostStep {
-            no: after.len() as u32,
-            phase,
-            table,
-            what: s.object.0.clone(),
-            statements: s.statements.clone(),
-        });
+        let statements = s.statements.clone();
+        match o {
+            Some(Object::Constraint { table, name, kind: 'f', definition }) => {
+                after.extend(foreign_key_steps(table, name, definition, partitioned(table), statements))
+            }
+            Some(Object::Constraint { table, name, kind: 'p' | 'u', definition }) => {
+                after.extend(key_steps(table, name, definition, plain(table), statements))
+            }
+            Some(o @ (Object::Index { .. } | Object::Constraint { .. })) => {
+                after.push(PostStep::new(Phase::Build, o.table().unwrap_or(""), s.object.0.clone(), statements))
+            }
+            _ => after.push(PostStep::new(
+                Phase::Rest,
+                o.and_then(Object::table).unwrap_or(""),
+                s.object.0.clone(),
+                statements,
+            )),
+        }
     }
+    after.extend(autovacuum_back);
     Ok(Split { before, after, skipped_grants })
 }
 
@@ -253,6 +388,54 @@ fn kind_word(k: char) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn phases(steps: &[PostStep]) -> Vec<(Phase, &str)> {
+        steps.iter().map(|s| (s.phase, s.statements[0].as_str())).collect()
+    }
+
+    #[test]
+    fn simple_keys_build_as_indexes_then_attach() {
+        let add = |def: &str| vec![format!("ALTER TABLE \"My S\".t ADD CONSTRAINT \"K y\" {def}")];
+        let steps =
+            key_steps("\"My S\".t", "K y", "UNIQUE (a, \"B\") DEFERRABLE", true, add("UNIQUE (a, \"B\") DEFERRABLE"));
+        assert_eq!(
+            phases(&steps),
+            [
+                (Phase::Build, "CREATE UNIQUE INDEX \"K y\" ON \"My S\".t USING btree (a, \"B\")"),
+                (Phase::Attach, "ALTER TABLE \"My S\".t ADD CONSTRAINT \"K y\" UNIQUE USING INDEX \"K y\" DEFERRABLE"),
+            ]
+        );
+        assert_eq!(steps[0].table, "My S.t");
+        // INCLUDE, WITH, a partitioned table or statements of another shape: as planned.
+        for (def, plain) in [("PRIMARY KEY (a) INCLUDE (b)", true), ("PRIMARY KEY (a)", false)] {
+            let steps = key_steps("s.t", "k", def, plain, vec![format!("ALTER TABLE s.t ADD CONSTRAINT k {def}")]);
+            assert_eq!(phases(&steps), [(Phase::Build, format!("ALTER TABLE s.t ADD CONSTRAINT k {def}").as_str())]);
+        }
+        let odd = key_steps("s.t", "k", "PRIMARY KEY (a)", true, vec!["something else".into()]);
+        assert_eq!(phases(&odd), [(Phase::Build, "something else")]);
+    }
+
+    #[test]
+    fn foreign_keys_are_added_not_valid_then_validated() {
+        let def = "FOREIGN KEY (u) REFERENCES s.users(id)";
+        let plan = vec![format!("ALTER TABLE s.t ADD CONSTRAINT f {def}")];
+        let steps = foreign_key_steps("s.t", "f", def, false, plan.clone());
+        assert_eq!(
+            phases(&steps),
+            [
+                (Phase::Attach, format!("{} NOT VALID", plan[0]).as_str()),
+                (Phase::Validate, "ALTER TABLE s.t VALIDATE CONSTRAINT f"),
+            ]
+        );
+        // PostgreSQL 15 refuses NOT VALID on a partitioned table; a key NOT VALID in the source stays so.
+        assert_eq!(
+            phases(&foreign_key_steps("s.t", "f", def, true, plan.clone())),
+            [(Phase::Validate, plan[0].as_str())]
+        );
+        let nv = format!("{def} NOT VALID");
+        let steps = foreign_key_steps("s.t", "f", &nv, false, vec![format!("ALTER TABLE s.t ADD CONSTRAINT f {nv}")]);
+        assert_eq!(steps.len(), 1);
+    }
 
     fn col(t: &str, name: &str, max: Option<usize>) -> Column {
         Column {
