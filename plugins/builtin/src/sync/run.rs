@@ -668,15 +668,7 @@ async fn new_plan(
     for (i, s) in post.iter_mut().enumerate() {
         s.no = i as u32;
     }
-    let mut bytes: BTreeMap<String, i64> = BTreeMap::new();
-    for (name, t) in &src_tables.tables {
-        *bytes.entry(name.clone()).or_default() += t.bytes;
-        let root = plan::root_of(src_tables, name);
-        if root != *name {
-            *bytes.entry(root).or_default() += t.bytes;
-        }
-    }
-    schema::weigh(&mut post, &bytes);
+    schema::weigh(&mut post, src_tables);
     let restricted =
         if subset.tables.is_empty() { BTreeMap::new() } else { subset::restricted(src_tables, &chosen, &subset) };
     let units = plan::units(src, src_tables, &chosen, masks, &restricted, options.range_rows).await?;

@@ -12,6 +12,7 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 
+use super::plan::root_of;
 use crate::catalog::model::{Key, Model, Object, ident};
 use crate::catalog::tables::{Column, Tables};
 use crate::diff::plan::{Action, plan};
@@ -114,7 +115,7 @@ pub fn foreign_key_steps(
     let n = ident(name);
     let what = format!("foreign key {n} on {table}");
     let expected = format!("ALTER TABLE {table} ADD CONSTRAINT {n} {definition}");
-    if partitioned || definition.ends_with(" NOT VALID") || statements != [expected.clone()] {
+    if partitioned || definition.ends_with(" NOT VALID") || statements != std::slice::from_ref(&expected) {
         return vec![PostStep::new(Phase::Validate, table, what, statements)];
     }
     vec![
@@ -123,9 +124,16 @@ pub fn foreign_key_steps(
     ]
 }
 
-/// Give each step its table's size, `bytes` of `schema.table` (a partitioned table's are its
-/// partitions', summed into it by the caller).
-pub fn weigh(steps: &mut [PostStep], bytes: &BTreeMap<String, i64>) {
+/// Give each step its table's size in the source, a partitioned table's its partitions' summed.
+pub fn weigh(steps: &mut [PostStep], tables: &Tables) {
+    let mut bytes: BTreeMap<String, i64> = BTreeMap::new();
+    for (name, t) in &tables.tables {
+        *bytes.entry(name.clone()).or_default() += t.bytes;
+        let root = root_of(tables, name);
+        if root != *name {
+            *bytes.entry(root).or_default() += t.bytes;
+        }
+    }
     for s in steps {
         s.weight = bytes.get(&s.table).copied().unwrap_or(0);
     }
@@ -265,24 +273,29 @@ pub fn split(source: &Model, target: &Model, roles: &HashSet<String>) -> Result<
         base.deps.entry(k.clone()).or_default().extend(d.iter().cloned());
     }
     let second = plan(&base, &full).map_err(|e| e.to_string())?;
-    let partitioned = |table: &str| {
-        full.objects.values().any(|o| matches!(o, Object::Table { name, partitioned_by: Some(_), .. } if name == table))
-    };
-    let plain = |table: &str| {
-        full.objects
-            .values()
-            .any(|o| matches!(o, Object::Table { name, partitioned_by: None, partition_of: None, .. } if name == table))
-    };
+    // Tables by what they are, for the keys on them.
+    let (mut partitioned, mut plain) = (HashSet::new(), HashSet::new());
+    for o in full.objects.values() {
+        match o {
+            Object::Table { name, partitioned_by: Some(_), .. } => partitioned.insert(name.as_str()),
+            Object::Table { name, partition_of: None, .. } => plain.insert(name.as_str()),
+            _ => false,
+        };
+    }
     let mut after = Vec::new();
     for s in second.steps.iter().filter(|s| s.action == Action::Create && !base.objects.contains_key(&s.object)) {
         let o = full.objects.get(&s.object);
         let statements = s.statements.clone();
         match o {
-            Some(Object::Constraint { table, name, kind: 'f', definition }) => {
-                after.extend(foreign_key_steps(table, name, definition, partitioned(table), statements))
-            }
+            Some(Object::Constraint { table, name, kind: 'f', definition }) => after.extend(foreign_key_steps(
+                table,
+                name,
+                definition,
+                partitioned.contains(table.as_str()),
+                statements,
+            )),
             Some(Object::Constraint { table, name, kind: 'p' | 'u', definition }) => {
-                after.extend(key_steps(table, name, definition, plain(table), statements))
+                after.extend(key_steps(table, name, definition, plain.contains(table.as_str()), statements))
             }
             Some(o @ (Object::Index { .. } | Object::Constraint { .. })) => {
                 after.push(PostStep::new(Phase::Build, o.table().unwrap_or(""), s.object.0.clone(), statements))
