@@ -314,3 +314,45 @@ fn the_source_itself_and_a_protected_target_are_refused() {
     assert!(out.all().contains("protected"), "{out:?}");
     assert_eq!(one(&src, "SELECT to_regclass('public.confiture_sync') IS NULL"), "t");
 }
+
+/// The number of tables in the database, confiture's own included.
+const TABLE_COUNT: &str = "SELECT count(*) FROM pg_class WHERE relkind IN ('r', 'p') AND relnamespace::regnamespace::text \
+                           NOT IN ('pg_catalog', 'information_schema', 'pg_toast')";
+
+#[test]
+fn bad_input_is_refused_before_the_target_is_touched() {
+    let (src, dst) = (source("sync_bad_src", 2000), empty("sync_bad_dst"));
+    let p = project(&src, &dst);
+    // A column the source does not have.
+    let out = sync(&p, &["--from", &url(&src), "--to", "staging", "--anonymize", "users.nosuch"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.all().contains("users.nosuch: public.users has no column `nosuch`"), "{out:?}");
+    assert_eq!(one(&dst, TABLE_COUNT), "0");
+    // A subset condition that is not valid SQL fails in the source's snapshot, before the
+    // target gets its schema or a run to resume.
+    p.write(
+        "pipelines/subset.kdl",
+        &format!(
+            "pipeline \"subset\"\nstage \"refresh\" uses=\"sync\" {{\n    from \"{}\"\n    to \"staging\"\n    subset {{\n      table \"public.users\" where=\"id %% = 2\"\n    }}\n}}\n",
+            url(&src)
+        ),
+    );
+    let out = crate::support::run(&mut p.cmd(&["run", "pipelines/subset.kdl"]));
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.all().contains("subset: the condition on public.users fails in the source"), "{out:?}");
+    assert!(out.all().contains("syntax error"), "{out:?}");
+    assert_eq!(one(&dst, TABLE_COUNT), "0");
+    // So the next run starts afresh, not refused as an unfinished one.
+    assert_eq!(sync(&p, &["--from", &url(&src), "--to", "staging"]).code, 0);
+    assert_eq!(dump(&dst), dump(&src));
+}
+
+#[test]
+fn an_empty_source_is_refused_as_a_likely_mistake() {
+    let (src, dst) = (empty("sync_none_src"), empty("sync_none_dst"));
+    let p = project(&src, &dst);
+    let out = sync(&p, &["--from", &url(&src), "--to", "staging", "--format", "json"]);
+    assert_eq!(out.code, 5, "{out:?}");
+    assert!(out.json()["stages"][0]["error"]["message"].as_str().unwrap().contains("no table to copy"), "{out:?}");
+    assert_eq!(one(&dst, TABLE_COUNT), "0", "the target is untouched");
+}

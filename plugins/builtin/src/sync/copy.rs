@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use confiture_engine::ExitCode;
 use confiture_engine::event::{Event, EventKind, Tone};
 use confiture_engine::pg::{self, ConnInfo, PgError, Session, quote_literal};
@@ -23,6 +23,9 @@ use super::progress::RANGES;
 use super::stream::{Checksum, Rewrite, Scratch};
 use crate::anonymize::verify::FORMS;
 use crate::catalog::model::ident;
+
+/// The bytes sent to the target in one COPY message.
+const BATCH: usize = 64 * 1024;
 
 /// After each table is copied (all its ranges): details `table`, `rows`.
 pub const AFTER_TABLE: EventKind = EventKind("after-sync-table");
@@ -309,18 +312,22 @@ async fn copy_range(
     let mut reported = 0u64;
     let mut buf = Vec::new();
     let mut scratch = Scratch::default();
+    // The source sends a message per row; the target gets them in batches, so that the
+    // connection task wakes once per batch rather than once per row.
+    let mut batch = BytesMut::with_capacity(BATCH + 4096);
     let rewrite = work.rewrites[u].as_deref();
     while let Some(row) = stream.next().await {
         let row = row.map_err(PgError::from)?;
-        let out = match rewrite {
-            None => row,
+        let out: &[u8] = match rewrite {
+            None => &row,
             Some(rw) => {
                 rw.row(&row, &mut buf, &mut scratch).map_err(|e| masking_error(unit, e))?;
-                Bytes::copy_from_slice(&buf)
+                &buf
             }
         };
-        sum.add(&out);
+        sum.add(out);
         bytes += out.len() as u64;
+        batch.extend_from_slice(out);
         pending += 1;
         if pending == 2048 {
             work.rows[u].fetch_add(pending, Ordering::Relaxed);
@@ -331,7 +338,12 @@ async fn copy_range(
                 return Err(StageError::cancelled());
             }
         }
-        sink.feed(out).await.map_err(PgError::from)?;
+        if batch.len() >= BATCH {
+            sink.feed(batch.split().freeze()).await.map_err(PgError::from)?;
+        }
+    }
+    if !batch.is_empty() {
+        sink.feed(batch.freeze()).await.map_err(PgError::from)?;
     }
     let written = sink.as_mut().finish().await.map_err(PgError::from)?;
     work.rows[u].fetch_add(pending, Ordering::Relaxed);

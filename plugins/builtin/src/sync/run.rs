@@ -472,13 +472,25 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Sy
     report.statements_before_load = saved.statements_before_load;
     report.statements_after_load = saved.post.iter().map(|s| s.statements.len()).sum();
     report.sequences = saved.sequences.len();
-    if options.dry_run {
-        report.tables = saved.units.iter().map(|u| table_report(u, None)).collect();
-        let _ = c.batch_execute("COMMIT").await;
-        report.duration_ms = started.elapsed().as_millis() as u64;
-        return Ok(report);
-    }
-
+    // The ranges to copy, and the rows a subset keeps: computed in the snapshot before the
+    // target is touched, so that a subset condition in error leaves it as it was.
+    let todo: Vec<(usize, usize)> = saved
+        .units
+        .iter()
+        .enumerate()
+        .flat_map(|(i, u)| u.ranges.iter().enumerate().map(move |(r, range)| (i, r, range.no)))
+        .filter(|(i, _, no)| !done_before.contains_key(&(saved.units[*i].table.clone(), *no)))
+        .map(|(i, r, _)| (i, r))
+        .collect();
+    let kept = if saved.subsets.is_empty() || todo.is_empty() {
+        Kept::default()
+    } else {
+        let s = super::Subset {
+            tables: saved.subsets.iter().map(|(t, c)| (t.clone(), c.clone())).collect(),
+            include_children: saved.include_children,
+        };
+        subset::compute(&src, &src_tables, &saved.chosen, &s).await?
+    };
     // 4. Prepare the target (a new run), all or nothing.
     if !report.resumed {
         let d = dst.client();
@@ -509,23 +521,13 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Sy
     }
 
     // 5. The copy.
-    let todo: Vec<(usize, usize)> = saved
-        .units
-        .iter()
-        .enumerate()
-        .flat_map(|(i, u)| u.ranges.iter().enumerate().map(move |(r, range)| (i, r, range.no)))
-        .filter(|(i, _, no)| !done_before.contains_key(&(saved.units[*i].table.clone(), *no)))
-        .map(|(i, r, _)| (i, r))
-        .collect();
-    let kept = if saved.subsets.is_empty() || todo.is_empty() {
-        Kept::default()
-    } else {
-        let s = super::Subset {
-            tables: saved.subsets.iter().map(|(t, c)| (t.clone(), c.clone())).collect(),
-            include_children: saved.include_children,
-        };
-        subset::compute(&src, &src_tables, &saved.chosen, &s).await?
-    };
+    if options.dry_run {
+        report.tables = saved.units.iter().map(|u| table_report(u, None)).collect();
+        let _ = c.batch_execute("COMMIT").await;
+        report.duration_ms = started.elapsed().as_millis() as u64;
+        return Ok(report);
+    }
+
     let kept_arrays: Vec<Option<Arc<String>>> =
         saved.units.iter().map(|u| kept.ctids.get(&u.table).map(|v| Arc::new(Kept::array(v)))).collect();
     let work = Arc::new(Work::new(

@@ -15,7 +15,9 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
-use confiture_engine::pg::{PgError, Session};
+use confiture_engine::ExitCode;
+use confiture_engine::pg::{self, PgError, Session};
+use confiture_engine::stage::StageError;
 
 use super::Subset;
 use super::plan::root_of;
@@ -77,7 +79,12 @@ pub fn restricted(tables: &Tables, chosen: &[String], subset: &Subset) -> BTreeM
 }
 
 /// Compute the kept rows, in the snapshot `session` is in.
-pub async fn compute(session: &Session, tables: &Tables, chosen: &[String], subset: &Subset) -> Result<Kept, PgError> {
+pub async fn compute(
+    session: &Session,
+    tables: &Tables,
+    chosen: &[String],
+    subset: &Subset,
+) -> Result<Kept, StageError> {
     let restricted = restricted(tables, chosen, subset);
     let from = |name: &str| {
         let t = &tables.tables[name];
@@ -104,7 +111,17 @@ pub async fn compute(session: &Session, tables: &Tables, chosen: &[String], subs
         let rows = session
             .client()
             .query(&format!("SELECT t.tableoid::int8, t.ctid::text FROM {} t WHERE ({cond})", from(table)), &[])
-            .await?;
+            .await
+            .map_err(|e| {
+                StageError::new(
+                    ExitCode::Config,
+                    format!(
+                        "subset: the condition on {table} fails in the source: {}; nothing was copied",
+                        pg::describe(&e)
+                    ),
+                )
+                .with_field("condition", cond.clone())
+            })?;
         let set = kept.entry(table.clone()).or_default();
         let d = delta.entry(table.clone()).or_default();
         for r in rows {
@@ -147,7 +164,7 @@ pub async fn compute(session: &Session, tables: &Tables, chosen: &[String], subs
                         from(to_t),
                         pairs.join(" AND ")
                     );
-                    let rows = session.client().query(&sql, &[&oids, &ctids]).await?;
+                    let rows = session.client().query(&sql, &[&oids, &ctids]).await.map_err(PgError::from)?;
                     let set = kept.entry(to_t.to_string()).or_default();
                     for r in rows {
                         let id: RowId = (r.get(0), r.get(1));
