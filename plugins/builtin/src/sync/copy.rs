@@ -340,6 +340,8 @@ async fn copy_range(
         }
         if batch.len() >= BATCH {
             sink.feed(batch.split().freeze()).await.map_err(PgError::from)?;
+            // `split` took the buffer whole: the next batch gets one of its own, once.
+            batch.reserve(BATCH + 4096);
         }
     }
     if !batch.is_empty() {
