@@ -55,6 +55,10 @@ pub struct Common {
 
 #[derive(Subcommand)]
 pub enum MigrateCommand {
+    /// Move the data into a new schema in another database while writes go on (postgres_fdw,
+    /// change capture, verify, a short freeze, switch, rollback)
+    #[command(name = "schema-to-schema", after_help = super::cutover::HELP)]
+    SchemaToSchema(super::cutover::SchemaToSchemaArgs),
     /// Apply pending migrations
     Up {
         /// Stop after this version
@@ -172,6 +176,7 @@ pub async fn migrate(args: MigrateArgs, quiet: bool) -> ExitCode {
     let text = |name: &str, value: &str| Node::synthetic(name).arg(value);
     let duration = |name: &str, d: Duration| Node::synthetic(name).arg(format!("{}ms", d.as_millis()));
     let (mode, common) = match args.command {
+        MigrateCommand::SchemaToSchema(a) => return super::cutover::schema_to_schema(a, quiet).await,
         MigrateCommand::New { name, migrations, format } => return new(&name, migrations.as_deref(), format),
         MigrateCommand::Generate { name, env, migrations, dev_url, concurrently, format } => {
             let options = super::diff::Generate { env, migrations, dev_url, concurrently };

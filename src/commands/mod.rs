@@ -5,6 +5,7 @@
 
 mod anonymize;
 mod build;
+mod cutover;
 mod diff;
 mod init;
 mod lint;

@@ -5,6 +5,7 @@ mod anonymize;
 mod build;
 mod cli;
 mod connect;
+mod cutover;
 mod demo;
 mod diff;
 mod ephemeral;

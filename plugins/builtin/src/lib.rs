@@ -6,6 +6,7 @@ pub mod anonymize;
 pub mod build;
 pub mod catalog;
 pub mod diff;
+pub mod fdw;
 pub mod lint;
 pub mod migrate;
 pub mod stages;

@@ -67,6 +67,9 @@ pub struct Column {
     pub generated: bool,
     pub identity: bool,
     pub comment: Option<String>,
+    /// A `DEFAULT` expression (identity and generated columns have their own flags).
+    #[serde(default)]
+    pub has_default: bool,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -135,7 +138,7 @@ SELECT a.attrelid::int8, a.attname, format_type(a.atttypid, a.atttypmod),
        coalesce(e.typname, t.typname)::text, coalesce(e.typcategory, t.typcategory)::text, e.oid IS NOT NULL,
        a.attnotnull, a.attgenerated <> '', a.attidentity <> '',
        CASE WHEN coalesce(e.typname, t.typname) IN ('varchar', 'bpchar') AND a.atttypmod > 4 THEN a.atttypmod - 4 END,
-       col_description(a.attrelid, a.attnum)
+       col_description(a.attrelid, a.attnum), a.atthasdef
 FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid LEFT JOIN pg_type e ON e.oid = t.typelem AND t.typcategory = 'A'
 WHERE c.relkind IN ('r', 'p') AND a.attnum > 0 AND NOT a.attisdropped
@@ -229,6 +232,7 @@ pub async fn read_in_snapshot(session: &Session) -> Result<Tables, PgError> {
             identity: r.get(8),
             max_len: r.get::<_, Option<i32>>(9).map(|n| n as usize),
             comment: r.get(10),
+            has_default: r.get(11),
         });
     }
     for r in &unique {

@@ -8,6 +8,7 @@
 pub mod anonymize;
 pub mod build;
 pub mod diff;
+pub mod fdw_cutover;
 pub mod hooks;
 pub mod lint;
 pub mod migrate;
@@ -17,4 +18,4 @@ use confiture_engine::stage::StageType;
 
 /// Every built-in stage type.
 pub static STAGES: &[&dyn StageType] =
-    &[&anonymize::Anonymize, &build::Build, &diff::Diff, &hooks::Hooks, &lint::Lint, &migrate::Migrate, &sync::Sync];
+    &[&anonymize::Anonymize, &build::Build, &diff::Diff, &fdw_cutover::FdwCutover, &hooks::Hooks, &lint::Lint, &migrate::Migrate, &sync::Sync];

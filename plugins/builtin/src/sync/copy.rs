@@ -301,61 +301,23 @@ async fn copy_range(
     };
     let c = dst.client();
     c.batch_execute("BEGIN").await.map_err(PgError::from)?;
-    let sink =
-        c.copy_in::<_, Bytes>(&format!("COPY {} ({cols}) FROM STDIN", unit.sql_name)).await.map_err(PgError::from)?;
-    let stream = src.client().copy_out(&read).await.map_err(PgError::from)?;
-    futures::pin_mut!(sink);
-    futures::pin_mut!(stream);
-    let mut sum = Checksum::default();
-    let mut bytes = 0u64;
-    let mut pending = 0u64;
-    let mut reported = 0u64;
-    let mut buf = Vec::new();
-    let mut scratch = Scratch::default();
-    // The source sends a message per row; the target gets them in batches, so that the
-    // connection task wakes once per batch rather than once per row.
-    let mut batch = BytesMut::with_capacity(BATCH + 4096);
+    let write = format!("COPY {} ({cols}) FROM STDIN", unit.sql_name);
     let rewrite = work.rewrites[u].as_deref();
-    while let Some(row) = stream.next().await {
-        let row = row.map_err(PgError::from)?;
-        let out: &[u8] = match rewrite {
-            None => &row,
-            Some(rw) => {
-                rw.row(&row, &mut buf, &mut scratch).map_err(|e| masking_error(unit, e))?;
-                &buf
-            }
-        };
-        sum.add(out);
-        bytes += out.len() as u64;
-        batch.extend_from_slice(out);
-        pending += 1;
-        if pending == 2048 {
-            work.rows[u].fetch_add(pending, Ordering::Relaxed);
-            work.bytes[u].fetch_add(bytes - reported, Ordering::Relaxed);
-            reported = bytes;
-            pending = 0;
-            if stop.is_cancelled() {
-                return Err(StageError::cancelled());
-            }
-        }
-        if batch.len() >= BATCH {
-            sink.feed(batch.split().freeze()).await.map_err(PgError::from)?;
-            // `split` took the buffer whole: the next batch gets one of its own, once.
-            batch.reserve(BATCH + 4096);
-        }
-    }
-    if !batch.is_empty() {
-        sink.feed(batch.freeze()).await.map_err(PgError::from)?;
-    }
-    let written = sink.as_mut().finish().await.map_err(PgError::from)?;
-    work.rows[u].fetch_add(pending, Ordering::Relaxed);
-    work.bytes[u].fetch_add(bytes - reported, Ordering::Relaxed);
-    if written != sum.rows {
-        return Err(StageError::new(
+    let (sum, bytes) = pipe(src.client(), &read, c, &write, rewrite, |rows, bytes| {
+        work.rows[u].fetch_add(rows, Ordering::Relaxed);
+        work.bytes[u].fetch_add(bytes, Ordering::Relaxed);
+        !stop.is_cancelled()
+    })
+    .await
+    .map_err(|e| match e {
+        PipeError::Pg(e) => StageError::from(e),
+        PipeError::Mask(e) => masking_error(unit, e),
+        PipeError::Stopped => StageError::cancelled(),
+        PipeError::Count { written, sent } => StageError::new(
             ExitCode::Failure,
-            format!("{}: the target took {written} rows of the {} sent", unit.table, sum.rows),
-        ));
-    }
+            format!("{}: the target took {written} rows of the {sent} sent", unit.table),
+        ),
+    })?;
     let ms = started.elapsed().as_millis() as u64;
     c.execute(
         &format!(
@@ -389,4 +351,85 @@ pub fn by_unit(done: &[Done]) -> BTreeMap<usize, (Checksum, u64, u64)> {
         e.2 += d.ms;
     }
     out
+}
+
+/// Why [`pipe`] stopped.
+#[derive(Debug)]
+pub enum PipeError {
+    Pg(PgError),
+    /// A masker failed on a row.
+    Mask(String),
+    /// `tick` said stop.
+    Stopped,
+    /// The target's COPY counted other rows than were sent.
+    Count { written: u64, sent: u64 },
+}
+
+impl From<tokio_postgres::Error> for PipeError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        PipeError::Pg(PgError::from(e))
+    }
+}
+
+/// Stream `read` (a `COPY … TO STDOUT` on `src`) into `write` (a `COPY … FROM STDIN` on
+/// `dst`), in the callers' transactions, rows rewritten by `rewrite` when there is one; every
+/// row written is added to the checksum. `tick(rows, bytes)` is told of progress every 2048
+/// rows (and at the end) and stops the copy by returning false. Returns the checksum and bytes.
+pub async fn pipe(
+    src: &tokio_postgres::Client,
+    read: &str,
+    dst: &tokio_postgres::Client,
+    write: &str,
+    rewrite: Option<&Rewrite>,
+    mut tick: impl FnMut(u64, u64) -> bool,
+) -> Result<(Checksum, u64), PipeError> {
+    let sink = dst.copy_in::<_, Bytes>(write).await?;
+    let stream = src.copy_out(read).await?;
+    futures::pin_mut!(sink);
+    futures::pin_mut!(stream);
+    let mut sum = Checksum::default();
+    let mut bytes = 0u64;
+    let mut pending = 0u64;
+    let mut reported = 0u64;
+    let mut buf = Vec::new();
+    let mut scratch = Scratch::default();
+    // The source sends a message per row; the target gets them in batches, so that the
+    // connection task wakes once per batch rather than once per row.
+    let mut batch = BytesMut::with_capacity(BATCH + 4096);
+    while let Some(row) = stream.next().await {
+        let row = row?;
+        let out: &[u8] = match rewrite {
+            None => &row,
+            Some(rw) => {
+                rw.row(&row, &mut buf, &mut scratch).map_err(PipeError::Mask)?;
+                &buf
+            }
+        };
+        sum.add(out);
+        bytes += out.len() as u64;
+        batch.extend_from_slice(out);
+        pending += 1;
+        if pending == 2048 {
+            let go = tick(pending, bytes - reported);
+            reported = bytes;
+            pending = 0;
+            if !go {
+                return Err(PipeError::Stopped);
+            }
+        }
+        if batch.len() >= BATCH {
+            sink.feed(batch.split().freeze()).await?;
+            // `split` took the buffer whole: the next batch gets one of its own, once.
+            batch.reserve(BATCH + 4096);
+        }
+    }
+    if !batch.is_empty() {
+        sink.feed(batch.freeze()).await?;
+    }
+    let written = sink.as_mut().finish().await?;
+    tick(pending, bytes - reported);
+    if written != sum.rows {
+        return Err(PipeError::Count { written, sent: sum.rows });
+    }
+    Ok((sum, bytes))
 }

@@ -49,7 +49,7 @@ fn failure(message: impl Into<String>) -> StageError {
 
 /// Which server and database a session is on: `system_identifier/database oid` (when the role
 /// may read the control file; else the postmaster's start time stands in for the server).
-async fn identity(s: &Session) -> Result<String, PgError> {
+pub(crate) async fn identity(s: &Session) -> Result<String, PgError> {
     let server = match s.client().query_one("SELECT system_identifier::text FROM pg_control_system()", &[]).await {
         Ok(r) => r.get::<_, String>(0),
         Err(_) => s

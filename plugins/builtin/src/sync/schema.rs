@@ -452,6 +452,7 @@ mod tests {
 
     fn col(t: &str, name: &str, max: Option<usize>) -> Column {
         Column {
+            has_default: false,
             name: "c".into(),
             data_type: match max {
                 Some(n) => format!("{t}({n})"),
