@@ -134,7 +134,8 @@ pub async fn schema_to_schema(args: SchemaToSchemaArgs, quiet: bool) -> ExitCode
     if args.keep {
         stage = stage.child(Node::synthetic("keep").arg_bool(true));
     }
-    if let (Some(admin), Some(db), Some(config)) = (&args.pgbouncer_admin, &args.pgbouncer_database, &args.pgbouncer_config)
+    if let (Some(admin), Some(db), Some(config)) =
+        (&args.pgbouncer_admin, &args.pgbouncer_database, &args.pgbouncer_config)
     {
         stage = stage.child(
             Node::synthetic("pgbouncer")

@@ -72,7 +72,8 @@ async fn plan_ranges(
 ) -> Result<(), StageError> {
     let c = new.client();
     for t in &plan.tables {
-        let parts = if t.via == Via::Copy && t.int_key { t.estimated_rows.div_ceil(range_rows.max(1)).max(1) } else { 1 };
+        let parts =
+            if t.via == Via::Copy && t.int_key { t.estimated_rows.div_ceil(range_rows.max(1)).max(1) } else { 1 };
         let mut bounds: Vec<(Option<i64>, Option<i64>)> = vec![(None, None)];
         if parts > 1 {
             let k = format!("o.{}::int8", ident(&t.old_key[0]));
@@ -96,7 +97,10 @@ async fn plan_ranges(
         }
         for (no, (lo, hi)) in bounds.iter().enumerate() {
             c.execute(
-                &format!("INSERT INTO {} (run, new_table, range_no, lo, hi) VALUES ($1, $2, $3, $4, $5)", state("ranges")),
+                &format!(
+                    "INSERT INTO {} (run, new_table, range_no, lo, hi) VALUES ($1, $2, $3, $4, $5)",
+                    state("ranges")
+                ),
                 &[&run, &t.new, &(no as i32), lo, hi],
             )
             .await
@@ -283,9 +287,20 @@ pub async fn copy(
     summary.indexes_rebuilt = defs.len();
     for (ti, t) in plan.tables.iter().enumerate() {
         summary.rows += per_table[ti].0;
-        summary.tables.push(CopiedTable { table: t.new.clone(), rows: per_table[ti].0, ranges: per_table[ti].1, via: t.via });
+        summary.tables.push(CopiedTable {
+            table: t.new.clone(),
+            rows: per_table[ti].0,
+            ranges: per_table[ti].1,
+            via: t.via,
+        });
     }
-    new.client().batch_execute(&format!("ANALYZE {}", plan.tables.iter().map(|t| t.new_sql.clone()).collect::<Vec<_>>().join(", "))).await.map_err(PgError::from)?;
+    new.client()
+        .batch_execute(&format!(
+            "ANALYZE {}",
+            plan.tables.iter().map(|t| t.new_sql.clone()).collect::<Vec<_>>().join(", ")
+        ))
+        .await
+        .map_err(PgError::from)?;
     summary.duration_ms = started.elapsed().as_millis() as u64;
     Ok(summary)
 }

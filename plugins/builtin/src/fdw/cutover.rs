@@ -82,7 +82,11 @@ async fn freeze(s: &Session, tables: &[String], options: &Options, cx: &StageCon
 
 /// Set `to`'s sequences of the migrated columns past `from`'s: `(from table, from column, to
 /// table, to column)` pairs.
-async fn sequences(from: &Session, to: &Session, pairs: &[(String, String, String, String)]) -> Result<usize, StageError> {
+async fn sequences(
+    from: &Session,
+    to: &Session,
+    pairs: &[(String, String, String, String)],
+) -> Result<usize, StageError> {
     let mut n = 0;
     for (ft, fc, tt, tc) in pairs {
         let f: Option<String> = from
@@ -91,19 +95,23 @@ async fn sequences(from: &Session, to: &Session, pairs: &[(String, String, Strin
             .await
             .map_err(PgError::from)?
             .get(0);
-        let t: Option<String> =
-            to.client().query_one("SELECT pg_get_serial_sequence($1, $2)", &[tt, tc]).await.map_err(PgError::from)?.get(0);
+        let t: Option<String> = to
+            .client()
+            .query_one("SELECT pg_get_serial_sequence($1, $2)", &[tt, tc])
+            .await
+            .map_err(PgError::from)?
+            .get(0);
         let (Some(f), Some(t)) = (f, t) else { continue };
         let value: Option<i64> = from
             .client()
-            .query_one("SELECT pg_sequence_last_value($1::regclass)", &[&f])
+            .query_one("SELECT pg_sequence_last_value($1::text::regclass)", &[&f])
             .await
             .map_err(PgError::from)?
             .get(0);
         let Some(value) = value else { continue };
         to.client()
             .execute(
-                "SELECT setval($1::regclass, greatest($2, coalesce(pg_sequence_last_value($1::regclass), $2)))",
+                "SELECT setval($1::text::regclass, greatest($2, coalesce(pg_sequence_last_value($1::text::regclass), $2)))",
                 &[&t, &value],
             )
             .await
@@ -216,7 +224,11 @@ pub async fn cutover(
             c.reload().await?;
             report.pgbouncer = true;
         }
-        locker.client().batch_execute("COMMIT").await.map_err(|e| failure(format!("committing the switch on OLD: {}", pg::describe(&e))))?;
+        locker
+            .client()
+            .batch_execute("COMMIT")
+            .await
+            .map_err(|e| failure(format!("committing the switch on OLD: {}", pg::describe(&e))))?;
         Ok(())
     }
     .await;
@@ -240,7 +252,10 @@ pub async fn cutover(
         .control
         .client()
         .execute(
-            &format!("UPDATE {}.runs SET switched_at = now() WHERE run = $1", crate::catalog::model::ident(super::plan::STATE_SCHEMA)),
+            &format!(
+                "UPDATE {}.runs SET switched_at = now() WHERE run = $1",
+                crate::catalog::model::ident(super::plan::STATE_SCHEMA)
+            ),
             &[&run],
         )
         .await

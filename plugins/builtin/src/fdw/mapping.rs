@@ -73,10 +73,12 @@ impl Mapping {
                     let old = f.required_arg(0, "the OLD table", &mut d).and_then(|e| decode::static_text(e, &mut d));
                     let to = f.prop("to", &mut d).and_then(|e| decode::static_text(e, &mut d));
                     let mut t = TableMap::default();
-                    t.only_mapped = f.prop("only-mapped", &mut d).and_then(|e| decode::boolean(e, &mut d)).unwrap_or(false);
+                    t.only_mapped =
+                        f.prop("only-mapped", &mut d).and_then(|e| decode::boolean(e, &mut d)).unwrap_or(false);
                     for c in f.children("column") {
                         let mut cf = Fields::new(c, "mapping column");
-                        let name = cf.required_arg(0, "the NEW column", &mut d).and_then(|e| decode::static_text(e, &mut d));
+                        let name =
+                            cf.required_arg(0, "the NEW column", &mut d).and_then(|e| decode::static_text(e, &mut d));
                         let from = cf.prop("from", &mut d).and_then(|e| decode::static_text(e, &mut d));
                         cf.finish(&mut d);
                         match (name, from) {
@@ -107,9 +109,15 @@ impl Mapping {
                     }
                 }
                 other => d.push(
-                    Diagnostic::error("fdw::unknown-mapping-node", node.span, format!("unknown mapping entry `{other}`"))
-                        .with_label("not `table` or `drop-table`")
-                        .with_help("the mapping has `table \"OLD\" [to=\"NEW\"] { column …; drop … }` and `drop-table \"OLD\"`"),
+                    Diagnostic::error(
+                        "fdw::unknown-mapping-node",
+                        node.span,
+                        format!("unknown mapping entry `{other}`"),
+                    )
+                    .with_label("not `table` or `drop-table`")
+                    .with_help(
+                        "the mapping has `table \"OLD\" [to=\"NEW\"] { column …; drop … }` and `drop-table \"OLD\"`",
+                    ),
                 ),
             }
         }

@@ -24,8 +24,10 @@ pub struct Console {
 
 impl Console {
     pub async fn connect(b: &Bouncer) -> Result<Console, StageError> {
-        let info = ConnInfo::parse(&b.admin).map_err(|e| StageError::new(ExitCode::Config, format!("pgbouncer admin: {e}")))?;
-        let config = info.to_config().map_err(|e| StageError::new(ExitCode::Config, format!("pgbouncer admin: {e}")))?;
+        let info = ConnInfo::parse(&b.admin)
+            .map_err(|e| StageError::new(ExitCode::Config, format!("pgbouncer admin: {e}")))?;
+        let config =
+            info.to_config().map_err(|e| StageError::new(ExitCode::Config, format!("pgbouncer admin: {e}")))?;
         let (client, connection) = config.connect(NoTls).await.map_err(|e| {
             StageError::new(ExitCode::Connection, format!("cannot reach PgBouncer's admin console at {info}: {e}"))
         })?;
@@ -36,7 +38,10 @@ impl Console {
     async fn command(&self, verb: &str) -> Result<(), StageError> {
         // The admin console takes names bare; refuse anything that is not a plain name.
         if !self.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
-            return Err(StageError::new(ExitCode::Config, format!("pgbouncer database `{}`: not a plain name", self.database)));
+            return Err(StageError::new(
+                ExitCode::Config,
+                format!("pgbouncer database `{}`: not a plain name", self.database),
+            ));
         }
         let sql = if verb == "RELOAD" { "RELOAD".to_string() } else { format!("{verb} {}", self.database) };
         self.client.simple_query(&sql).await.map_err(|e| failure(format!("PgBouncer `{sql}`: {e}")))?;
@@ -51,7 +56,10 @@ impl Console {
                 let _ = self.command("RESUME").await;
                 Err(StageError::new(
                     ExitCode::LockContention,
-                    format!("PgBouncer could not pause `{}` within {timeout:?}: a transaction stayed open", self.database),
+                    format!(
+                        "PgBouncer could not pause `{}` within {timeout:?}: a transaction stayed open",
+                        self.database
+                    ),
                 ))
             }
         }
@@ -70,9 +78,8 @@ impl Console {
 /// dbname; the entry's other settings kept), atomically, keeping the file's owner and mode.
 pub fn repoint(config: &Path, database: &str, to: &ConnInfo) -> Result<(), StageError> {
     let text = std::fs::read_to_string(config).map_err(|e| failure(format!("reading {}: {e}", config.display())))?;
-    let out = repoint_text(&text, database, to).ok_or_else(|| {
-        failure(format!("{} has no entry `{database} = …` in [databases]", config.display()))
-    })?;
+    let out = repoint_text(&text, database, to)
+        .ok_or_else(|| failure(format!("{} has no entry `{database} = …` in [databases]", config.display())))?;
     let meta = std::fs::metadata(config).map_err(|e| failure(format!("{}: {e}", config.display())))?;
     let tmp = config.with_extension("ini.confiture-tmp");
     std::fs::write(&tmp, out).map_err(|e| failure(format!("writing {}: {e}", tmp.display())))?;

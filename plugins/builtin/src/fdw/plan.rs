@@ -222,7 +222,8 @@ pub async fn plan(
             continue;
         }
         if maps.iter().any(|x| x.new == m.new) {
-            problems.push(format!("NEW table {} is filled twice in the mapping (merged tables are not supported)", m.new));
+            problems
+                .push(format!("NEW table {} is filled twice in the mapping (merged tables are not supported)", m.new));
             continue;
         }
         maps.push(m.clone());
@@ -394,7 +395,8 @@ pub async fn plan(
                 old_key.join(", ")
             ));
         }
-        let int_key = old_key.len() == 1 && ot.column(&old_key[0]).is_some_and(|c| INTEGERS.contains(&c.type_name.as_str()));
+        let int_key =
+            old_key.len() == 1 && ot.column(&old_key[0]).is_some_and(|c| INTEGERS.contains(&c.type_name.as_str()));
         let estimated_rows = old_tables
             .tables
             .values()
@@ -412,11 +414,7 @@ pub async fn plan(
             old_key,
             defaulted,
             estimated_rows,
-            via: if estimated_rows < small_rows && ot.bytes < 16 << 20 {
-                Via::Fdw
-            } else {
-                Via::Copy
-            },
+            via: if estimated_rows < small_rows && ot.bytes < 16 << 20 { Via::Fdw } else { Via::Copy },
             int_key,
             identity,
         });
@@ -440,7 +438,11 @@ pub async fn plan(
         let list: Vec<String> = problems.iter().map(|p| format!("  - {p}")).collect();
         return Err(StageError::new(
             ExitCode::Config,
-            format!("the migration cannot be planned ({} problems); nothing was written:\n{}", problems.len(), list.join("\n")),
+            format!(
+                "the migration cannot be planned ({} problems); nothing was written:\n{}",
+                problems.len(),
+                list.join("\n")
+            ),
         )
         .with_field("refused", "plan"));
     }

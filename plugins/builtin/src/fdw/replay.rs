@@ -130,7 +130,10 @@ pub async fn replay(
             Direction::Forward => forward_batch(plan, read, write, &log, &ids_text, run).await?,
             Direction::Backward => backward_batch(plan, read, write, &log, &ids_text).await?,
         };
-        read.client().execute(&format!("DELETE FROM {log} WHERE id = ANY ($1)"), &[&ids]).await.map_err(PgError::from)?;
+        read.client()
+            .execute(&format!("DELETE FROM {log} WHERE id = ANY ($1)"), &[&ids])
+            .await
+            .map_err(PgError::from)?;
         s.batches += 1;
         s.changes += ids.len() as u64;
         s.rows_written += written;
@@ -192,34 +195,40 @@ async fn forward_batch(
             ))
             .await
             .map_err(PgError::from)?;
-            let (ks, _) = pipe(r, &format!("COPY ({keys}) TO STDOUT"), w, &format!("COPY {tmp} FROM STDIN"), None, |_, _| true)
-                .await
-                .map_err(|e| pipe_error(&format!("catch-up keys of {}", t.new), e))?;
+            let (ks, _) =
+                pipe(r, &format!("COPY ({keys}) TO STDOUT"), w, &format!("COPY {tmp} FROM STDIN"), None, |_, _| true)
+                    .await
+                    .map_err(|e| pipe_error(&format!("catch-up keys of {}", t.new), e))?;
             if ks.rows == 0 {
                 w.batch_execute(&format!("DROP TABLE {tmp}")).await.map_err(PgError::from)?;
                 continue;
             }
             let n = w
                 .execute(
-                    &format!("DELETE FROM {} t USING {tmp} k WHERE {} = {}", t.new_sql, tuple("t", &new_key), tuple("k", &new_key)),
+                    &format!(
+                        "DELETE FROM {} t USING {tmp} k WHERE {} = {}",
+                        t.new_sql,
+                        tuple("t", &new_key),
+                        tuple("k", &new_key)
+                    ),
                     &[],
                 )
                 .await
                 .map_err(PgError::from)?;
             cleared += n;
-            let read = format!(
-                "COPY ({} WHERE {} IN ({keys})) TO STDOUT",
-                t.select_on_old(),
-                tuple("o", &old_key)
-            );
-            let (rows, _) = pipe(r, &read, w, &format!("COPY {} ({}) FROM STDIN", t.new_sql, t.new_columns()), None, |_, _| true)
-                .await
-                .map_err(|e| pipe_error(&format!("catch-up rows of {}", t.new), e))?;
+            let read = format!("COPY ({} WHERE {} IN ({keys})) TO STDOUT", t.select_on_old(), tuple("o", &old_key));
+            let (rows, _) =
+                pipe(r, &read, w, &format!("COPY {} ({}) FROM STDIN", t.new_sql, t.new_columns()), None, |_, _| true)
+                    .await
+                    .map_err(|e| pipe_error(&format!("catch-up rows of {}", t.new), e))?;
             written += rows.rows;
             w.batch_execute(&format!("DROP TABLE {tmp}")).await.map_err(PgError::from)?;
         }
         w.execute(
-            &format!("UPDATE {}.runs SET replayed = replayed + $2, updated_at = now() WHERE run = $1", ident(STATE_SCHEMA)),
+            &format!(
+                "UPDATE {}.runs SET replayed = replayed + $2, updated_at = now() WHERE run = $1",
+                ident(STATE_SCHEMA)
+            ),
             &[&run, &(ids.matches(',').count() as i64 + 1)],
         )
         .await
@@ -232,16 +241,23 @@ async fn forward_batch(
         let _ = r.batch_execute("ROLLBACK").await;
         return Err(e);
     }
-    w.batch_execute("COMMIT").await.map_err(|e| StageError::new(ExitCode::Failure, format!("catch-up: {}", pg::describe(&e))))?;
+    w.batch_execute("COMMIT")
+        .await
+        .map_err(|e| StageError::new(ExitCode::Failure, format!("catch-up: {}", pg::describe(&e))))?;
     r.batch_execute("COMMIT").await.map_err(PgError::from)?;
     Ok((written, cleared))
 }
 
 /// OLD's rows rebuilt from NEW: for an OLD table, its first NEW table with the others joined on
 /// the key; `(select list over NEW, OLD's columns in that order)`.
-fn rebuild(plan: &Plan, old: &str) -> Option<(String, Vec<String>, Vec<String>)> {
-    let parts: Vec<&TablePlan> = plan.tables.iter().filter(|t| t.old == old).collect();
-    let base = parts.first()?;
+fn rebuild<'p>(plan: &'p Plan, old: &str) -> Option<(String, Vec<String>, Vec<String>, &'p TablePlan)> {
+    // The base is the NEW table of OLD's name, else the one carrying most of OLD's columns: a row
+    // exists on OLD when it exists there; the other parts are joined to it.
+    let mut parts: Vec<&TablePlan> = plan.tables.iter().filter(|t| t.old == old).collect();
+    parts.sort_by_key(|t| {
+        (t.new != t.old, std::cmp::Reverse(t.columns.iter().filter(|c| c.old_column.is_some()).count()))
+    });
+    let base = *parts.first()?;
     let old_key: Vec<String> = base.key.iter().map(|(_, o)| o.clone()).collect();
     let mut cols: Vec<String> = Vec::new();
     let mut exprs: Vec<String> = Vec::new();
@@ -269,7 +285,7 @@ fn rebuild(plan: &Plan, old: &str) -> Option<(String, Vec<String>, Vec<String>)>
         }
     }
     let _ = &old_key;
-    Some((format!("SELECT {} FROM {from}", exprs.join(", ")), cols, old_key))
+    Some((format!("SELECT {} FROM {from}", exprs.join(", ")), cols, old_key, base))
 }
 
 async fn backward_batch(
@@ -288,7 +304,7 @@ async fn backward_batch(
     let mut cleared = 0;
     let result: Result<(), StageError> = async {
         for (oi, base) in plan.old_tables().into_iter().enumerate() {
-            let Some((select, cols, old_key)) = rebuild(plan, &base.old) else { continue };
+            let Some((select, cols, old_key, base)) = rebuild(plan, &base.old) else { continue };
             // The OLD keys any of its NEW tables logged.
             let mut key_queries = Vec::new();
             for (i, t) in plan.tables.iter().enumerate().filter(|(_, t)| t.old == base.old) {

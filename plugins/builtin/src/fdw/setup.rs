@@ -27,7 +27,9 @@ pub async fn setup(new: &Session, old: &ConnInfo, plan: &Plan) -> Result<usize, 
     c.batch_execute("BEGIN; CREATE EXTENSION IF NOT EXISTS postgres_fdw")
         .await
         .map_err(|e| fail("CREATE EXTENSION postgres_fdw (contrib; a superuser may create it)", e))?;
-    c.batch_execute(&format!("DROP SERVER IF EXISTS {SERVER} CASCADE")).await.map_err(|e| fail("dropping an old server", e))?;
+    c.batch_execute(&format!("DROP SERVER IF EXISTS {SERVER} CASCADE"))
+        .await
+        .map_err(|e| fail("dropping an old server", e))?;
     let mut server_opts = Vec::new();
     for (i, key) in SERVER_KEYS.iter().enumerate() {
         if let Some(v) = old.get(key) {

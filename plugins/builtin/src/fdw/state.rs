@@ -140,7 +140,11 @@ pub fn remove_from_old(tables: &[&TablePlan]) -> String {
 
 /// Only the refusal, removed (a rollback hands OLD back).
 pub fn lift_refusal(tables: &[&TablePlan]) -> String {
-    tables.iter().map(|t| format!("DROP TRIGGER IF EXISTS confiture_refuse ON {};", t.old_sql)).collect::<Vec<_>>().join("\n")
+    tables
+        .iter()
+        .map(|t| format!("DROP TRIGGER IF EXISTS confiture_refuse ON {};", t.old_sql))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// NEW's reverse capture, removed.
@@ -219,11 +223,8 @@ impl Run {
 
 /// The unfinished run on NEW, if there is one.
 pub async fn active(new: &Session) -> Result<Option<Run>, PgError> {
-    let exists: bool = new
-        .client()
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{STATE_SCHEMA}.runs")])
-        .await?
-        .get(0);
+    let exists: bool =
+        new.client().query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{STATE_SCHEMA}.runs")]).await?.get(0);
     if !exists {
         return Ok(None);
     }
@@ -290,11 +291,8 @@ pub async fn refused_on_old(old: &Session, table: &TablePlan) -> Result<bool, Pg
 
 /// Waiting changes in a change log: `(rows, seconds behind)`.
 pub async fn lag(session: &Session, schema: &str) -> Result<(i64, f64), PgError> {
-    let exists: bool = session
-        .client()
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{schema}.changes")])
-        .await?
-        .get(0);
+    let exists: bool =
+        session.client().query_one("SELECT to_regclass($1) IS NOT NULL", &[&format!("{schema}.changes")]).await?.get(0);
     if !exists {
         return Ok((0, 0.0));
     }

@@ -17,5 +17,13 @@ pub mod sync;
 use confiture_engine::stage::StageType;
 
 /// Every built-in stage type.
-pub static STAGES: &[&dyn StageType] =
-    &[&anonymize::Anonymize, &build::Build, &diff::Diff, &fdw_cutover::FdwCutover, &hooks::Hooks, &lint::Lint, &migrate::Migrate, &sync::Sync];
+pub static STAGES: &[&dyn StageType] = &[
+    &anonymize::Anonymize,
+    &build::Build,
+    &diff::Diff,
+    &fdw_cutover::FdwCutover,
+    &hooks::Hooks,
+    &lint::Lint,
+    &migrate::Migrate,
+    &sync::Sync,
+];

@@ -362,7 +362,10 @@ pub enum PipeError {
     /// `tick` said stop.
     Stopped,
     /// The target's COPY counted other rows than were sent.
-    Count { written: u64, sent: u64 },
+    Count {
+        written: u64,
+        sent: u64,
+    },
 }
 
 impl From<tokio_postgres::Error> for PipeError {
