@@ -403,6 +403,7 @@ fn cutover_under_write_load_through_pgbouncer_then_rollback() {
     let report = out.json();
     crate::support::assert_valid("run-report.json", &report);
     let outputs = &report["stages"][0]["outputs"];
+    crate::support::assert_valid("stages/fdw-cutover.json", outputs);
     let phases: Vec<&str> =
         outputs["phases"].as_array().unwrap().iter().map(|p| p["phase"].as_str().unwrap()).collect();
     assert_eq!(phases, ["plan", "setup", "capture", "copy", "catch-up", "verify", "cutover"], "{outputs:#}");
@@ -662,4 +663,38 @@ fn the_plan_refuses_what_would_lose_data_and_verify_finds_a_changed_row() {
         scalar(&url(&old), "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'confiture%'").as_deref(),
         Some("0")
     );
+}
+
+#[test]
+fn the_cutover_event_runs_hooks_and_a_refusing_hook_undoes_the_switch() {
+    let old = old_db("cuth_old", 3000);
+    let new = database("cuth_new");
+    let p = project(&old, &new);
+    let pipeline = |hook: &str| {
+        format!(
+            "database \"newdb\" url=\"{}\"\nstage \"move\" uses=\"fdw-cutover\" {{\n    from \"old\"\n    to \"new\"\n    mapping \"db/cutover.kdl\"\n    keep #true\n}}\n{hook}\n",
+            url(&new)
+        )
+    };
+    // A hook that refuses: the switch is undone, OLD takes writes, NEW has no reverse capture.
+    p.write("deny.kdl", &pipeline("hook \"window\" on=\"cutover\" command=\"false\""));
+    let out = p.run(&["run", "deny.kdl"]);
+    assert_ne!(out.code, 0, "{}", out.all());
+    query(&url(&old), "UPDATE users SET nick = 'still writable' WHERE id = 1");
+    assert_eq!(scalar(&url(&new), "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'confiture%'").as_deref(), Some("0"));
+    assert_eq!(scalar(&url(&new), "SELECT switched_at IS NULL FROM confiture_cutover.runs").as_deref(), Some("t"));
+    // A hook on NEW runs inside the freeze; the run goes on where it stopped.
+    p.write("ok.kdl", &pipeline("hook \"mark\" on=\"cutover\" database=\"newdb\" sql=\"CREATE TABLE switched AS SELECT now() AS at\""));
+    let out = p.run(&["run", "ok.kdl", "--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(scalar(&url(&new), "SELECT count(*) FROM switched").as_deref(), Some("1"));
+    let phases: Vec<String> = out.json()["stages"][0]["outputs"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| format!("{} {}", p["phase"].as_str().unwrap(), p["result"].as_str().unwrap()))
+        .collect();
+    assert!(phases.contains(&"setup skipped".to_string()) && phases.contains(&"cutover done".to_string()), "{phases:?}");
+    assert_eq!(scalar(&url(&new), "SELECT bio FROM profiles WHERE user_id = 1").as_deref(), Some("bio 1"));
+    assert_eq!(scalar(&url(&new), "SELECT handle FROM users WHERE id = 1").as_deref(), Some("still writable"));
 }
