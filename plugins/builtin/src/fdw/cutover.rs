@@ -169,19 +169,43 @@ pub async fn cutover(
     let writer = open(sides.new, "confiture fdw-cutover (catch-up write)").await?;
     // Close the gap while writes go on, so that the freeze only has a little to drain.
     let mut replayed =
-        replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, options.max_lag, run, cx).await?;
+        replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, options.max_lag, u64::MAX, run, cx)
+            .await?;
+    // Closer still, so that the freeze drains one small batch.
+    let tight = replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, 0, 3, run, cx).await?;
+    replayed = replayed.merge(&tight);
+    // The reverse capture, before the freeze: the application does not write to NEW yet, and
+    // catch-up's writes (replica mode) do not fire it.
+    sides
+        .control
+        .client()
+        .batch_execute(&state::capture_on_new(&plan.tables))
+        .await
+        .map_err(|e| failure(format!("reverse capture on NEW: {}", pg::describe(&e))))?;
+    let undo_sql = state::remove_from_new(&plan.tables);
+    let undo_capture = || sides.control.client().batch_execute(&undo_sql);
     let console = match &options.bouncer {
-        Some(b) => Some(Console::connect(b).await?),
+        Some(b) => match Console::connect(b).await {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let _ = undo_capture().await;
+                return Err(e);
+            }
+        },
         None => None,
     };
     let frozen_at = Instant::now();
-    if let Some(c) = &console {
-        c.pause(Duration::from_secs(10)).await?;
+    if let Some(c) = &console
+        && let Err(e) = c.pause(Duration::from_secs(10)).await
+    {
+        let _ = undo_capture().await;
+        return Err(e);
     }
     let locker = match open(sides.old, "confiture fdw-cutover (freeze)").await {
         Ok(s) => s,
         Err(e) => {
             resume(console.as_ref()).await;
+            let _ = undo_capture().await;
             return Err(e);
         }
     };
@@ -190,21 +214,17 @@ pub async fn cutover(
         Ok(n) => n,
         Err(e) => {
             resume(console.as_ref()).await;
+            let _ = undo_capture().await;
             return Err(e);
         }
     };
     let acc = &mut replayed;
     let result: Result<(), StageError> = async {
-        let drained = replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, 0, run, cx).await?;
+        let drained =
+            replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, 0, u64::MAX, run, cx).await?;
         report.drained = drained.changes;
         *acc = std::mem::take(acc).merge(&drained);
         report.sequences = sequences(&reader, &writer, &column_pairs(plan, true)).await?;
-        sides
-            .control
-            .client()
-            .batch_execute(&state::capture_on_new(&plan.tables))
-            .await
-            .map_err(|e| failure(format!("reverse capture on NEW: {}", pg::describe(&e))))?;
         locker
             .client()
             .batch_execute(&state::refuse_on_old(&olds(plan), &sides.new.to_string()))
@@ -234,7 +254,7 @@ pub async fn cutover(
     .await;
     if let Err(e) = result {
         let _ = locker.client().batch_execute("ROLLBACK").await;
-        let _ = sides.control.client().batch_execute(&state::remove_from_new(&plan.tables)).await;
+        let _ = undo_capture().await;
         if let (Some(b), Some(c)) = (&options.bouncer, &console) {
             if report.pgbouncer {
                 let _ = pgbouncer::repoint(&b.config, &b.database, sides.old);
@@ -275,7 +295,8 @@ pub async fn rollback(
     let reader = open(sides.new, "confiture fdw-cutover (rollback read)").await?;
     let writer = open(sides.old, "confiture fdw-cutover (rollback write)").await?;
     let mut replayed =
-        replay::replay(plan, Direction::Backward, &reader, &writer, options.batch, options.max_lag, run, cx).await?;
+        replay::replay(plan, Direction::Backward, &reader, &writer, options.batch, options.max_lag, u64::MAX, run, cx)
+            .await?;
     let console = match &options.bouncer {
         Some(b) => Some(Console::connect(b).await?),
         None => None,
@@ -290,7 +311,8 @@ pub async fn rollback(
     let acc = &mut replayed;
     let result: Result<(), StageError> = async {
         report.lock_attempts = attempts?;
-        let drained = replay::replay(plan, Direction::Backward, &reader, &writer, options.batch, 0, run, cx).await?;
+        let drained =
+            replay::replay(plan, Direction::Backward, &reader, &writer, options.batch, 0, u64::MAX, run, cx).await?;
         report.drained = drained.changes;
         *acc = std::mem::take(acc).merge(&drained);
         report.sequences = sequences(&reader, &writer, &column_pairs(plan, false)).await?;

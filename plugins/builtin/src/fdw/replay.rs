@@ -89,7 +89,8 @@ impl Direction {
     }
 }
 
-/// Replay until at most `until` entries wait (0: until the log is empty). `read` is a session on
+/// Replay until at most `until` entries wait (0: until the log is empty), or `max_batches`
+/// batches are done. `read` is a session on
 /// the side the log is on, `write` on the other side.
 pub async fn replay(
     plan: &Plan,
@@ -98,12 +99,15 @@ pub async fn replay(
     write: &Session,
     batch: i64,
     until: i64,
+    max_batches: u64,
     run: &str,
     cx: &StageContext,
 ) -> Result<ReplaySummary, StageError> {
     let started = Instant::now();
     let mut s = ReplaySummary::default();
     let log = format!("{}.changes", ident(direction.log_schema()));
+    let mut best = i64::MAX;
+    let mut stalled = 0;
     loop {
         if cx.cancel.is_cancelled() {
             return Err(StageError::cancelled());
@@ -111,8 +115,26 @@ pub async fn replay(
         let (waiting, behind) = state::lag(read, direction.log_schema()).await?;
         s.lag_rows = waiting;
         s.lag_seconds = behind;
-        if waiting <= until || (waiting == 0) {
+        if waiting <= until || waiting == 0 || s.batches >= max_batches {
             break;
+        }
+        // Writes faster than the replay: say so rather than loop for ever.
+        if waiting < best {
+            best = waiting;
+            stalled = 0;
+        } else {
+            stalled += 1;
+            if stalled >= 50 {
+                return Err(StageError::new(
+                    ExitCode::Failure,
+                    format!(
+                        "catch-up does not converge: {waiting} changes wait after {} batches ({:.0} changes/s replayed); \
+                         the writes outpace the replay: raise `batch`, or retry when the load is lower",
+                        s.batches,
+                        s.changes as f64 / started.elapsed().as_secs_f64().max(0.001)
+                    ),
+                ));
+            }
         }
         let ids: Vec<i64> = read
             .client()
@@ -152,11 +174,12 @@ pub async fn replay(
 }
 
 /// The keys of `table` among the batch's entries, typed as `rowtype`'s columns: `SELECT … FROM
-/// log c, jsonb_populate_record(NULL::rowtype, c.key) r WHERE …`.
+/// log c, jsonb_populate_record(NULL::rowtype, c.key) r WHERE …`. The id array is a sub-select, so
+/// that it is parsed once, not once per row of the log.
 fn keys_of(log: &str, rowtype: &str, setting: &str, columns: &[String]) -> String {
     format!(
         "SELECT DISTINCT {} FROM {log} c, jsonb_populate_record(NULL::{rowtype}, c.key) r \
-         WHERE c.id = ANY (current_setting('confiture.ids')::int8[]) AND c.tbl = current_setting('{setting}')",
+         WHERE c.id = ANY ((SELECT current_setting('confiture.ids')::int8[])::int8[]) AND c.tbl = current_setting('{setting}')",
         columns.iter().map(|c| format!("r.{}", ident(c))).collect::<Vec<_>>().join(", ")
     )
 }
@@ -333,6 +356,7 @@ async fn backward_batch(
                 .await
                 .map_err(|e| pipe_error(&format!("rollback keys of {}", base.old), e))?;
             if ks.rows > 0 {
+                w.batch_execute(&format!("ANALYZE {kt}")).await.map_err(PgError::from)?;
                 let b0_key: Vec<String> = old_key
                     .iter()
                     .map(|ok| base.key.iter().find(|(_, o)| o == ok).map(|(n, _)| n.clone()).unwrap_or_default())

@@ -288,9 +288,18 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
                 let r = run.as_ref().expect("a run").run.clone();
                 let reader = forms(&ends.old, "confiture fdw-cutover (catch-up read)").await?;
                 let writer = forms(&ends.new, "confiture fdw-cutover (catch-up write)").await?;
-                let s =
-                    replay::replay(&plan, Direction::Forward, &reader, &writer, options.batch, options.max_lag, &r, cx)
-                        .await?;
+                let s = replay::replay(
+                    &plan,
+                    Direction::Forward,
+                    &reader,
+                    &writer,
+                    options.batch,
+                    options.max_lag,
+                    u64::MAX,
+                    &r,
+                    cx,
+                )
+                .await?;
                 state::mark(&new, &r, phase).await?;
                 let line = format!(
                     "{} changes in {} batches ({:.0}/s); lag {} rows, {:.1}s",
@@ -331,7 +340,19 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
                         None => false,
                     };
                 if switched {
+                    // A switch that committed on OLD before it was recorded (a kill in between).
+                    new.client()
+                        .execute(
+                            &format!(
+                                "UPDATE {}.runs SET switched_at = coalesce(switched_at, now()) WHERE run = $1",
+                                ident(STATE_SCHEMA)
+                            ),
+                            &[&r],
+                        )
+                        .await
+                        .map_err(PgError::from)?;
                     state::mark(&new, &r, phase).await?;
+                    run = state::active(&new).await?;
                     done(&mut report, phase, t0, "skipped", "already switched".into());
                     continue;
                 }
@@ -469,7 +490,7 @@ async fn verify_all(
     let old = forms(&ends.old, "confiture fdw-cutover (verify OLD)").await?;
     let new = forms(&ends.new, "confiture fdw-cutover (verify NEW)").await?;
     if !switched {
-        replay::replay(plan, Direction::Forward, &old, &new, options.batch, options.max_lag, run, cx).await?;
+        replay::replay(plan, Direction::Forward, &old, &new, options.batch, options.max_lag, u64::MAX, run, cx).await?;
     }
     let mut out = Vec::new();
     for t in &plan.tables {

@@ -292,7 +292,8 @@ async fn copy_range(
             .query("SELECT set_config('confiture.kept', $1, true)", &[&kept.as_str()])
             .await
             .map_err(PgError::from)?;
-        conditions.push("ctid = ANY (current_setting('confiture.kept')::tid[])".into());
+        // A sub-select: the array is parsed once, not once per row.
+        conditions.push("ctid = ANY ((SELECT current_setting('confiture.kept')::tid[])::tid[])".into());
     }
     let read = if conditions.is_empty() {
         format!("COPY {} ({cols}) TO STDOUT", unit.sql_name)
