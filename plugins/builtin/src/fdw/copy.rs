@@ -135,10 +135,10 @@ pub async fn copy(
     new: &Session,
     run: &str,
     plan: &Plan,
-    jobs: usize,
-    range_rows: u64,
+    options: &super::Options,
     cx: &StageContext,
 ) -> Result<CopySummary, StageError> {
+    let (jobs, range_rows) = (options.jobs, options.range_rows);
     let started = Instant::now();
     let mut summary = CopySummary::default();
     // The coordinator's snapshot: every worker reads it.

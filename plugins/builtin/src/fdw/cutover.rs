@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use super::pgbouncer::{self, Console};
 use super::plan::{Plan, TablePlan};
-use super::replay::{self, Direction, ReplaySummary};
+use super::replay::{self, Direction, Pace, ReplaySummary};
 use super::{CUTOVER, Options, state};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, schemars::JsonSchema)]
@@ -62,7 +62,7 @@ async fn freeze(s: &Session, tables: &[String], options: &Options, cx: &StageCon
             Ok(()) => return Ok(attempt),
             Err(e) => {
                 let _ = s.client().batch_execute("ROLLBACK").await;
-                if !e.code().is_some_and(|c| c.code() == "55P03") {
+                if e.code().is_none_or(|c| c.code() != "55P03") {
                     return Err(failure(format!("freezing writes: {}", pg::describe(&e))));
                 }
                 cx.progress(&format!("cutover: waiting for writers to let go of the tables (attempt {attempt})"));
@@ -168,11 +168,27 @@ pub async fn cutover(
     let reader = open(sides.old, "confiture fdw-cutover (catch-up read)").await?;
     let writer = open(sides.new, "confiture fdw-cutover (catch-up write)").await?;
     // Close the gap while writes go on, so that the freeze only has a little to drain.
-    let mut replayed =
-        replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, options.max_lag, u64::MAX, run, cx)
-            .await?;
+    let mut replayed = replay::replay(
+        plan,
+        Direction::Forward,
+        &reader,
+        &writer,
+        Pace::until(options.batch, options.max_lag),
+        run,
+        cx,
+    )
+    .await?;
     // Closer still, so that the freeze drains one small batch.
-    let tight = replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, 0, 3, run, cx).await?;
+    let tight = replay::replay(
+        plan,
+        Direction::Forward,
+        &reader,
+        &writer,
+        Pace { batch: options.batch, until: 0, max_batches: 3 },
+        run,
+        cx,
+    )
+    .await?;
     replayed = replayed.merge(&tight);
     // The reverse capture, before the freeze: the application does not write to NEW yet, and
     // catch-up's writes (replica mode) do not fire it.
@@ -221,7 +237,7 @@ pub async fn cutover(
     let acc = &mut replayed;
     let result: Result<(), StageError> = async {
         let drained =
-            replay::replay(plan, Direction::Forward, &reader, &writer, options.batch, 0, u64::MAX, run, cx).await?;
+            replay::replay(plan, Direction::Forward, &reader, &writer, Pace::until(options.batch, 0), run, cx).await?;
         report.drained = drained.changes;
         *acc = std::mem::take(acc).merge(&drained);
         report.sequences = sequences(&reader, &writer, &column_pairs(plan, true)).await?;
@@ -255,11 +271,11 @@ pub async fn cutover(
     if let Err(e) = result {
         let _ = locker.client().batch_execute("ROLLBACK").await;
         let _ = undo_capture().await;
-        if let (Some(b), Some(c)) = (&options.bouncer, &console) {
-            if report.pgbouncer {
-                let _ = pgbouncer::repoint(&b.config, &b.database, sides.old);
-                let _ = c.reload().await;
-            }
+        if let (Some(b), Some(c)) = (&options.bouncer, &console)
+            && report.pgbouncer
+        {
+            let _ = pgbouncer::repoint(&b.config, &b.database, sides.old);
+            let _ = c.reload().await;
         }
         resume(console.as_ref()).await;
         return Err(e);
@@ -294,9 +310,16 @@ pub async fn rollback(
     let mut report = SwitchReport { direction: "rollback".into(), ..SwitchReport::default() };
     let reader = open(sides.new, "confiture fdw-cutover (rollback read)").await?;
     let writer = open(sides.old, "confiture fdw-cutover (rollback write)").await?;
-    let mut replayed =
-        replay::replay(plan, Direction::Backward, &reader, &writer, options.batch, options.max_lag, u64::MAX, run, cx)
-            .await?;
+    let mut replayed = replay::replay(
+        plan,
+        Direction::Backward,
+        &reader,
+        &writer,
+        Pace::until(options.batch, options.max_lag),
+        run,
+        cx,
+    )
+    .await?;
     let console = match &options.bouncer {
         Some(b) => Some(Console::connect(b).await?),
         None => None,
@@ -312,7 +335,7 @@ pub async fn rollback(
     let result: Result<(), StageError> = async {
         report.lock_attempts = attempts?;
         let drained =
-            replay::replay(plan, Direction::Backward, &reader, &writer, options.batch, 0, u64::MAX, run, cx).await?;
+            replay::replay(plan, Direction::Backward, &reader, &writer, Pace::until(options.batch, 0), run, cx).await?;
         report.drained = drained.changes;
         *acc = std::mem::take(acc).merge(&drained);
         report.sequences = sequences(&reader, &writer, &column_pairs(plan, false)).await?;

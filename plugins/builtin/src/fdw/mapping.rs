@@ -72,9 +72,13 @@ impl Mapping {
                     let mut f = Fields::new(node, "mapping table");
                     let old = f.required_arg(0, "the OLD table", &mut d).and_then(|e| decode::static_text(e, &mut d));
                     let to = f.prop("to", &mut d).and_then(|e| decode::static_text(e, &mut d));
-                    let mut t = TableMap::default();
-                    t.only_mapped =
-                        f.prop("only-mapped", &mut d).and_then(|e| decode::boolean(e, &mut d)).unwrap_or(false);
+                    let mut t = TableMap {
+                        only_mapped: f
+                            .prop("only-mapped", &mut d)
+                            .and_then(|e| decode::boolean(e, &mut d))
+                            .unwrap_or(false),
+                        ..TableMap::default()
+                    };
                     for c in f.children("column") {
                         let mut cf = Fields::new(c, "mapping column");
                         let name =

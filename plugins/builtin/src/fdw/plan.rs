@@ -29,10 +29,11 @@ fn ours(schema: &str) -> bool {
 }
 
 /// How a table's rows get to NEW in the bulk copy.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Via {
     /// COPY from OLD (the mapping as SQL there) into COPY on NEW, in the run's snapshot.
+    #[default]
     Copy,
     /// `INSERT … SELECT` on NEW from the foreign table.
     Fdw,
@@ -132,12 +133,6 @@ pub struct TableSummary {
     pub defaulted: Vec<String>,
     pub estimated_rows: u64,
     pub via: Via,
-}
-
-impl Default for Via {
-    fn default() -> Self {
-        Via::Copy
-    }
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]

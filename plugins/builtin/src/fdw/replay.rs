@@ -71,6 +71,22 @@ fn pipe_error(what: &str, e: PipeError) -> StageError {
     }
 }
 
+/// How much a replay does: entries per batch, and when it stops — at most `until` entries
+/// waiting (0: the log empty), or after `max_batches` batches.
+#[derive(Clone, Copy, Debug)]
+pub struct Pace {
+    pub batch: i64,
+    pub until: i64,
+    pub max_batches: u64,
+}
+
+impl Pace {
+    /// Until at most `until` entries wait.
+    pub fn until(batch: i64, until: i64) -> Pace {
+        Pace { batch, until, max_batches: u64::MAX }
+    }
+}
+
 /// Which way a replay goes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Direction {
@@ -97,12 +113,11 @@ pub async fn replay(
     direction: Direction,
     read: &Session,
     write: &Session,
-    batch: i64,
-    until: i64,
-    max_batches: u64,
+    pace: Pace,
     run: &str,
     cx: &StageContext,
 ) -> Result<ReplaySummary, StageError> {
+    let Pace { batch, until, max_batches } = pace;
     let started = Instant::now();
     let mut s = ReplaySummary::default();
     let log = format!("{}.changes", ident(direction.log_schema()));

@@ -13,7 +13,7 @@ use confiture_engine::stage::{Outputs, StageContext, StageError};
 use super::cutover::{self, Sides};
 use super::mapping::Mapping;
 use super::plan::{self, CAPTURE_SCHEMA, Plan, STATE_SCHEMA};
-use super::replay::{self, Direction};
+use super::replay::{self, Direction, Pace};
 use super::{AFTER_PHASE, CutoverReport, Options, Phase, PhaseReport, copy, setup, state, verify};
 use crate::catalog::model::ident;
 use crate::catalog::tables;
@@ -274,7 +274,7 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
                     continue;
                 }
                 let r = run.as_ref().expect("a run").run.clone();
-                let s = copy::copy(&ends.old, &ends.new, &new, &r, &plan, options.jobs, options.range_rows, cx).await?;
+                let s = copy::copy(&ends.old, &ends.new, &new, &r, &plan, options, cx).await?;
                 state::mark(&new, &r, phase).await?;
                 run = state::active(&new).await?;
                 let line =
@@ -293,9 +293,7 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
                     Direction::Forward,
                     &reader,
                     &writer,
-                    options.batch,
-                    options.max_lag,
-                    u64::MAX,
+                    Pace::until(options.batch, options.max_lag),
                     &r,
                     cx,
                 )
@@ -490,7 +488,8 @@ async fn verify_all(
     let old = forms(&ends.old, "confiture fdw-cutover (verify OLD)").await?;
     let new = forms(&ends.new, "confiture fdw-cutover (verify NEW)").await?;
     if !switched {
-        replay::replay(plan, Direction::Forward, &old, &new, options.batch, options.max_lag, u64::MAX, run, cx).await?;
+        replay::replay(plan, Direction::Forward, &old, &new, Pace::until(options.batch, options.max_lag), run, cx)
+            .await?;
     }
     let mut out = Vec::new();
     for t in &plan.tables {

@@ -133,10 +133,10 @@ impl StageType for FdwCutover {
         if let Some(e) = f.setting("mapping", d) {
             options.mapping = decode::static_text(e, d).map(PathBuf::from);
         }
-        if let Some(e) = f.setting("schema", d) {
-            if let Some(s) = decode::static_text(e, d) {
-                options.schema_dir = PathBuf::from(s);
-            }
+        if let Some(e) = f.setting("schema", d)
+            && let Some(s) = decode::static_text(e, d)
+        {
+            options.schema_dir = PathBuf::from(s);
         }
         let keep = f.setting_bool("keep", d).unwrap_or(false);
         if let Some(e) = f.setting("phase", d) {
@@ -174,10 +174,10 @@ impl StageType for FdwCutover {
         if let Some(e) = f.setting("small-rows", d) {
             options.small_rows = decode::integer(e, d).unwrap_or(10_000);
         }
-        if let Some(e) = f.setting("lock-timeout", d) {
-            if let Some(t) = decode::pg_timeout(e, d) {
-                options.lock_timeout = t;
-            }
+        if let Some(e) = f.setting("lock-timeout", d)
+            && let Some(t) = decode::pg_timeout(e, d)
+        {
+            options.lock_timeout = t;
         }
         if let Some(e) = f.setting("lock-attempts", d) {
             options.lock_attempts = decode::integer(e, d).unwrap_or(20).max(1) as u32;
