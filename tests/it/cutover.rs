@@ -583,10 +583,27 @@ fn the_plan_refuses_what_would_lose_data_and_verify_finds_a_changed_row() {
     assert!(out.stdout.contains("full_name ← first_name || ' ' || last_name"), "{}", out.stdout);
     assert!(out.stdout.contains("public.users → public.profiles"), "{}", out.stdout);
     assert!(out.stdout.contains("drops public.users.legacy"), "{}", out.stdout);
+    // OLD's password goes into the user mapping and nowhere else (trust ignores it here).
+    let mut with_password = server().with_dbname(&old);
+    with_password.set("password", "s3cr3t-Value");
+    p.write(
+        "confiture.kdl",
+        &format!(
+            "environment \"old\" {{\n    database url=\"{}\"\n}}\nenvironment \"new\" {{\n    database url=\"{}\"\n}}\n",
+            with_password.to_secret_string().replace('"', "\\\""),
+            url(&new)
+        ),
+    );
     for phase in ["setup", "capture", "copy"] {
-        let out = cutover(&p, &[phase]);
+        let out = cutover(&p, &[phase, "--format", "json", "-v"]);
         assert_eq!(out.code, 0, "{phase}: {}", out.all());
+        assert!(!out.all().contains("s3cr3t-Value"), "{phase} printed the password:\n{}", out.all());
     }
+    assert_eq!(
+        scalar(&url(&new), "SELECT count(*) FROM pg_user_mappings WHERE 'password=s3cr3t-Value' = ANY (umoptions)")
+            .as_deref(),
+        Some("1")
+    );
     query(&url(&new), "UPDATE users SET handle = 'tampered' WHERE id = 2345");
     let out = cutover(&p, &["verify", "--format", "json"]);
     assert_eq!(out.code, 7, "{}", out.all());
