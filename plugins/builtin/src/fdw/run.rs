@@ -476,7 +476,8 @@ async fn status(old: &Session, new: &Session, run: Option<&state::Run>, plan: &P
     ))
 }
 
-/// Verify every table (after a catch-up, so that little is in flight).
+/// Verify every table (after a catch-up, so that little is in flight), `jobs` tables at a time,
+/// each worker with a session on each side.
 async fn verify_all(
     plan: &Plan,
     ends: &Ends,
@@ -485,16 +486,28 @@ async fn verify_all(
     switched: bool,
     cx: &StageContext,
 ) -> Result<Vec<verify::TableCheck>, StageError> {
-    let old = forms(&ends.old, "confiture fdw-cutover (verify OLD)").await?;
-    let new = forms(&ends.new, "confiture fdw-cutover (verify NEW)").await?;
     if !switched {
+        let old = forms(&ends.old, "confiture fdw-cutover (catch-up read)").await?;
+        let new = forms(&ends.new, "confiture fdw-cutover (catch-up write)").await?;
         replay::replay(plan, Direction::Forward, &old, &new, Pace::until(options.batch, options.max_lag), run, cx)
             .await?;
     }
-    let mut out = Vec::new();
-    for t in &plan.tables {
-        cx.progress(&format!("verify: {}", t.new));
-        out.push(verify::check(t, &old, &new).await?);
-    }
-    Ok(out)
+    let next = std::sync::atomic::AtomicUsize::new(0);
+    let worker = || async {
+        let old = forms(&ends.old, "confiture fdw-cutover (verify OLD)").await?;
+        let new = forms(&ends.new, "confiture fdw-cutover (verify NEW)").await?;
+        let mut out = Vec::new();
+        loop {
+            let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let Some(t) = plan.tables.get(i) else { break };
+            cx.progress(&format!("verify: {}", t.new));
+            out.push((i, verify::check(t, &old, &new).await?));
+        }
+        Ok::<_, StageError>(out)
+    };
+    let workers = options.jobs.clamp(1, plan.tables.len().max(1));
+    let results = futures::future::try_join_all((0..workers).map(|_| worker())).await?;
+    let mut checks: Vec<(usize, verify::TableCheck)> = results.into_iter().flatten().collect();
+    checks.sort_by_key(|(i, _)| *i);
+    Ok(checks.into_iter().map(|(_, c)| c).collect())
 }
