@@ -672,3 +672,50 @@ fn the_cutover_event_runs_hooks_and_a_refusing_hook_undoes_the_switch() {
     assert_eq!(scalar(&url(&new), "SELECT bio FROM profiles WHERE user_id = 1").as_deref(), Some("bio 1"));
     assert_eq!(scalar(&url(&new), "SELECT handle FROM users WHERE id = 1").as_deref(), Some("still writable"));
 }
+
+/// Hold `LOCK TABLE users IN ROW EXCLUSIVE MODE` (what a writer holds) on `db` for `hold`.
+fn hold_writer_lock(db: &str, hold: Duration) -> std::thread::JoinHandle<()> {
+    let info = server().with_dbname(db);
+    let (tx, rx) = std::sync::mpsc::channel();
+    let h = std::thread::spawn(move || {
+        crate::support::block_on(async move {
+            let s = confiture_engine::pg::connect(&info, "a long writer").await.unwrap();
+            s.client().batch_execute("BEGIN; LOCK TABLE users IN ROW EXCLUSIVE MODE").await.unwrap();
+            tx.send(()).unwrap();
+            tokio::time::sleep(hold).await;
+            s.client().batch_execute("COMMIT").await.unwrap();
+        })
+    });
+    rx.recv().unwrap();
+    h
+}
+
+#[test]
+fn the_freeze_retries_while_a_writer_holds_the_table_and_gives_up_cleanly() {
+    let old = old_db("cutl_old", 2000);
+    let new = database("cutl_new");
+    let p = project(&old, &new);
+    for phase in ["setup", "capture", "copy"] {
+        let out = cutover(&p, &[phase]);
+        assert_eq!(out.code, 0, "{phase}: {}", out.all());
+    }
+    // Held longer than every attempt: exit 6, nothing switched, OLD still takes writes.
+    let writer = hold_writer_lock(&old, Duration::from_secs(3));
+    let out = cutover(&p, &["cutover", "--lock-timeout", "100ms", "--lock-attempts", "3"]);
+    writer.join().unwrap();
+    assert_eq!(out.code, 6, "{}", out.all());
+    assert!(out.all().contains("could not freeze writes"), "{}", out.all());
+    query(&url(&old), "UPDATE users SET nick = 'not switched' WHERE id = 1");
+    assert_eq!(
+        scalar(&url(&new), "SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'confiture%'").as_deref(),
+        Some("0")
+    );
+    // Held for a while: the freeze waits it out with retries, then switches.
+    let writer = hold_writer_lock(&old, Duration::from_millis(1200));
+    let out = cutover(&p, &["cutover", "--lock-timeout", "200ms", "--lock-attempts", "20", "--format", "json"]);
+    writer.join().unwrap();
+    assert_eq!(out.code, 0, "{}", out.all());
+    let attempts = out.json()["stages"][0]["outputs"]["cutover"]["lock_attempts"].as_u64().unwrap();
+    assert!(attempts > 1, "the first attempts met the writer's lock: {attempts}");
+    assert_eq!(scalar(&url(&new), "SELECT handle FROM users WHERE id = 1").as_deref(), Some("not switched"));
+}
