@@ -719,3 +719,48 @@ fn the_freeze_retries_while_a_writer_holds_the_table_and_gives_up_cleanly() {
     assert!(attempts > 1, "the first attempts met the writer's lock: {attempts}");
     assert_eq!(scalar(&url(&new), "SELECT handle FROM users WHERE id = 1").as_deref(), Some("not switched"));
 }
+
+#[test]
+fn a_renamed_table_moves_with_every_phase_and_cleanup() {
+    let old = database("cutr_old");
+    let new = database("cutr_new");
+    query(
+        &url(&old),
+        "CREATE TABLE items (id int PRIMARY KEY, label text NOT NULL); INSERT INTO items SELECT g, 'item ' || g FROM generate_series(1, 500) g",
+    );
+    let p = Project::new();
+    p.write(
+        "confiture.kdl",
+        &format!("environment \"old\" {{\n    database url=\"{}\"\n}}\nenvironment \"new\" {{\n    database url=\"{}\"\n}}\n", url(&old), url(&new)),
+    );
+    p.write(
+        "db/schema/01.sql",
+        "CREATE TABLE products (id bigint PRIMARY KEY, name text NOT NULL, price numeric NOT NULL DEFAULT 0);",
+    );
+    p.write(
+        "db/cutover.kdl",
+        "table \"public.items\" to=\"public.products\" {\n    column \"name\" from=\"label\"\n}\n",
+    );
+    let out = cutover(&p, &["--format", "json"]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let phases: Vec<String> = out.json()["stages"][0]["outputs"]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["phase"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(phases, ["plan", "setup", "capture", "copy", "catch-up", "verify", "cutover", "cleanup"]);
+    assert_eq!(
+        scalar(&url(&new), "SELECT count(*) || ' ' || min(name) || ' ' || sum(price) FROM products").as_deref(),
+        Some("500 item 1 0")
+    );
+    // After cleanup: OLD takes writes again and carries nothing of the migration.
+    query(&url(&old), "INSERT INTO items VALUES (501, 'after')");
+    assert_eq!(
+        scalar(&url(&old), "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'confiture%'").as_deref(),
+        Some("0")
+    );
+    let status = cutover(&p, &["status"]);
+    assert_eq!(status.code, 0, "{}", status.all());
+    assert!(status.stdout.contains("no cutover run in progress"), "{}", status.stdout);
+}
