@@ -172,6 +172,18 @@ impl ConfigureCx<'_> {
         }
     }
 
+    /// A database a data stage reads or writes (`from`, `to`): a connection string or declared
+    /// database, else an environment of the project.
+    pub fn database_or_environment(&self, entry: &Entry, d: &mut Diagnostics) -> Option<DatabaseRef> {
+        let text = crate::kdl::decode::text(entry, d)?;
+        match text.rendered.as_deref() {
+            Some(s) if !looks_like_dsn(s) && !self.databases.iter().any(|n| n == s) => {
+                self.environment(entry, d).map(DatabaseRef::Environment)
+            }
+            _ => self.database_ref(entry, d),
+        }
+    }
+
     /// Look up a project environment named by `entry`.
     pub fn environment(&self, entry: &Entry, d: &mut Diagnostics) -> Option<Environment> {
         let name = crate::kdl::decode::static_text(entry, d)?;

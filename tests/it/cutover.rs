@@ -574,6 +574,23 @@ fn the_plan_refuses_what_would_lose_data_and_verify_finds_a_changed_row() {
         Some("0")
     );
 
+    // A malformed mapping: exit 5, each problem with its file and line; a missing one too.
+    p.write(
+        "db/cutover.kdl",
+        "table \"public.users\" {\n    column \"handle\" from=\"nick\"\n}\ntabel \"public.orders\"\n",
+    );
+    let out = cutover(&p, &["--dry-run"]);
+    assert_eq!(out.code, 5, "{}", out.all());
+    assert!(
+        out.all().contains("unknown mapping entry `tabel`") && out.all().contains("cutover.kdl:4"),
+        "{}",
+        out.all()
+    );
+    std::fs::remove_file(p.file("db/cutover.kdl")).unwrap();
+    let out = cutover(&p, &["--dry-run"]);
+    assert_eq!(out.code, 5, "{}", out.all());
+    assert!(out.all().contains("cannot read the mapping"), "{}", out.all());
+
     // A plan that works; dry run prints it; then copy, break one row on NEW, verify says where.
     query(&url(&old), "DROP TABLE nokey");
     query(&url(&new), "DROP TABLE nokey; ALTER TABLE users DROP COLUMN tier");

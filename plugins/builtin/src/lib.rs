@@ -43,6 +43,25 @@ pub(crate) fn check_generated(path: &std::path::Path, want: &str) {
     );
 }
 
+/// Diagnostics of a file a stage reads (a profile, a mapping) as the stage's error: exit 5, every
+/// diagnostic attached to the outputs, so that each is shown with its file and line.
+pub(crate) fn problems(
+    d: confiture_engine::diag::Diagnostics,
+    subject: &str,
+    outcome: &str,
+) -> confiture_engine::stage::StageError {
+    let n = d.len();
+    let mut outputs = confiture_engine::stage::Outputs::default();
+    for diag in d {
+        outputs.attach(diag);
+    }
+    confiture_engine::stage::StageError::new(
+        confiture_engine::ExitCode::Config,
+        format!("{subject} has {n} problem{}: {outcome}", if n == 1 { "" } else { "s" }),
+    )
+    .with_outputs(outputs)
+}
+
 /// The JSON Schemas of the built-in stages' outputs (from each stage type) and commands, by file
 /// under `schemas/`.
 pub fn schemas() -> Vec<(String, schemars::Schema)> {

@@ -121,16 +121,7 @@ pub enum RawValue {
 /// A profile's problems as a stage's error (exit 5), each attached as a diagnostic; `outcome`
 /// says what was spared ("nothing was changed").
 pub fn problems(d: Diagnostics, outcome: &str) -> confiture_engine::stage::StageError {
-    let n = d.len();
-    let mut outputs = confiture_engine::stage::Outputs::default();
-    for diag in d {
-        outputs.attach(diag);
-    }
-    confiture_engine::stage::StageError::new(
-        confiture_engine::ExitCode::Config,
-        format!("the profile has {n} problem{}: {outcome}", if n == 1 { "" } else { "s" }),
-    )
-    .with_outputs(outputs)
+    crate::problems(d, "the profile", outcome)
 }
 
 /// Find a profile by name (confiture.kdl's `anonymize "NAME"`) or path (a `.kdl` file holding

@@ -339,8 +339,7 @@ async fn worker(
 }
 
 /// `o.key >= lo AND o.key < hi` for a range (open ends).
-pub fn key_condition(t: &TablePlan, lo: Option<i64>, hi: Option<i64>, alias: &str, column: &str) -> Option<String> {
-    let _ = t;
+pub fn key_condition(lo: Option<i64>, hi: Option<i64>, alias: &str, column: &str) -> Option<String> {
     let k = format!("{alias}.{}", ident(column));
     let mut c = Vec::new();
     if let Some(lo) = lo {
@@ -380,7 +379,7 @@ async fn copy_range(
         }
         Via::Copy => {
             let mut read = t.select_on_old();
-            if let Some(cond) = key_condition(t, r.lo, r.hi, "o", &t.old_key[0]) {
+            if let Some(cond) = key_condition(r.lo, r.hi, "o", &t.old_key[0]) {
                 read.push_str(&format!(" WHERE {cond}"));
             }
             let read = format!("COPY ({read}) TO STDOUT");

@@ -45,39 +45,10 @@ fn failure(m: impl Into<String>) -> StageError {
     StageError::new(ExitCode::Failure, m)
 }
 
-fn lock_list(tables: &[String]) -> String {
-    tables.join(", ")
-}
-
-/// Take `tables` in EXCLUSIVE mode in an open transaction on `s`, retrying on lock timeouts.
+/// Take `tables` in EXCLUSIVE mode (reads go on, writes wait) in a transaction left open on `s`.
 async fn freeze(s: &Session, tables: &[String], options: &Options, cx: &StageContext) -> Result<u32, StageError> {
-    let mut wait = Duration::from_millis(25);
-    for attempt in 1..=options.lock_attempts.max(1) {
-        let sql = format!(
-            "BEGIN; SET LOCAL lock_timeout = '{}ms'; LOCK TABLE {} IN EXCLUSIVE MODE",
-            options.lock_timeout.as_millis(),
-            lock_list(tables)
-        );
-        match s.client().batch_execute(&sql).await {
-            Ok(()) => return Ok(attempt),
-            Err(e) => {
-                let _ = s.client().batch_execute("ROLLBACK").await;
-                if e.code().is_none_or(|c| c.code() != "55P03") {
-                    return Err(failure(format!("freezing writes: {}", pg::describe(&e))));
-                }
-                cx.progress(&format!("cutover: waiting for writers to let go of the tables (attempt {attempt})"));
-                tokio::time::sleep(wait).await;
-                wait = (wait * 2).min(Duration::from_secs(2));
-            }
-        }
-    }
-    Err(StageError::new(
-        ExitCode::LockContention,
-        format!(
-            "could not freeze writes: the tables stayed locked through {} attempts of {:?}; nothing was switched",
-            options.lock_attempts, options.lock_timeout
-        ),
-    ))
+    let sql = format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", "));
+    state::lock_retrying(s, &sql, options, "could not freeze writes", cx).await
 }
 
 /// Set `to`'s sequences of the migrated columns past `from`'s: `(from table, from column, to
@@ -147,15 +118,6 @@ pub struct Sides<'a> {
     pub control: &'a Session,
 }
 
-async fn open(info: &ConnInfo, what: &str) -> Result<Session, StageError> {
-    let s = pg::connect(info, what).await?;
-    s.client()
-        .batch_execute(&crate::anonymize::verify::FORMS.replace("SET LOCAL", "SET"))
-        .await
-        .map_err(PgError::from)?;
-    Ok(s)
-}
-
 /// The switch to NEW.
 pub async fn cutover(
     plan: &Plan,
@@ -165,8 +127,8 @@ pub async fn cutover(
     cx: &StageContext,
 ) -> Result<(SwitchReport, ReplaySummary), StageError> {
     let mut report = SwitchReport { direction: "cutover".into(), ..SwitchReport::default() };
-    let reader = open(sides.old, "confiture fdw-cutover (catch-up read)").await?;
-    let writer = open(sides.new, "confiture fdw-cutover (catch-up write)").await?;
+    let reader = super::session(sides.old, "confiture fdw-cutover (catch-up read)").await?;
+    let writer = super::session(sides.new, "confiture fdw-cutover (catch-up write)").await?;
     // Close the gap while writes go on, so that the freeze only has a little to drain.
     let mut replayed = replay::replay(
         plan,
@@ -217,7 +179,7 @@ pub async fn cutover(
         let _ = undo_capture().await;
         return Err(e);
     }
-    let locker = match open(sides.old, "confiture fdw-cutover (freeze)").await {
+    let locker = match super::session(sides.old, "confiture fdw-cutover (freeze)").await {
         Ok(s) => s,
         Err(e) => {
             resume(console.as_ref()).await;
@@ -308,8 +270,8 @@ pub async fn rollback(
     cx: &StageContext,
 ) -> Result<(SwitchReport, ReplaySummary), StageError> {
     let mut report = SwitchReport { direction: "rollback".into(), ..SwitchReport::default() };
-    let reader = open(sides.new, "confiture fdw-cutover (rollback read)").await?;
-    let writer = open(sides.old, "confiture fdw-cutover (rollback write)").await?;
+    let reader = super::session(sides.new, "confiture fdw-cutover (rollback read)").await?;
+    let writer = super::session(sides.old, "confiture fdw-cutover (rollback write)").await?;
     let mut replayed = replay::replay(
         plan,
         Direction::Backward,
@@ -328,7 +290,7 @@ pub async fn rollback(
     if let Some(c) = &console {
         c.pause(Duration::from_secs(10)).await?;
     }
-    let locker = open(sides.new, "confiture fdw-cutover (freeze NEW)").await?;
+    let locker = super::session(sides.new, "confiture fdw-cutover (freeze NEW)").await?;
     let tables: Vec<String> = plan.tables.iter().map(|t| t.new_sql.clone()).collect();
     let attempts = freeze(&locker, &tables, options, cx).await;
     let acc = &mut replayed;

@@ -41,8 +41,6 @@ pub struct Mapping {
     pub tables: Vec<TableMap>,
     /// OLD tables dropped.
     pub drop_tables: Vec<String>,
-    /// A digest of the file (a resumed run must use the same mapping).
-    pub digest: String,
 }
 
 /// `users` → `public.users`.
@@ -65,7 +63,7 @@ impl Mapping {
         let mut d = Diagnostics::default();
         let templates = confiture_engine::template::Templates::from_process_env();
         let nodes = confiture_engine::kdl::node::parse(&source, &templates, &mut d).unwrap_or_default();
-        let mut mapping = Mapping { digest: digest(text.as_bytes()), ..Mapping::default() };
+        let mut mapping = Mapping::default();
         for node in &nodes {
             match node.name.as_str() {
                 "table" => {

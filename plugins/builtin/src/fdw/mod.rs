@@ -35,6 +35,19 @@ use std::time::Duration;
 use confiture_engine::event::EventKind;
 use serde::{Deserialize, Serialize};
 
+/// A session in the text forms both sides print values in (so that checksums compare).
+pub async fn session(
+    info: &confiture_engine::pg::ConnInfo,
+    what: &str,
+) -> Result<confiture_engine::pg::Session, confiture_engine::stage::StageError> {
+    let s = confiture_engine::pg::connect(info, what).await?;
+    s.client()
+        .batch_execute(&crate::anonymize::verify::FORMS.replace("SET LOCAL", "SET"))
+        .await
+        .map_err(confiture_engine::pg::PgError::from)?;
+    Ok(s)
+}
+
 /// The switch: hooks attach to it (details: `run`, `from`, `to`).
 pub const CUTOVER: EventKind = EventKind("cutover");
 /// Each phase done (details: `phase`).

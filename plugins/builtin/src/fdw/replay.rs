@@ -164,7 +164,7 @@ pub async fn replay(
         }
         let ids_text = format!("{{{}}}", ids.iter().map(i64::to_string).collect::<Vec<_>>().join(","));
         let (written, cleared) = match direction {
-            Direction::Forward => forward_batch(plan, read, write, &log, &ids_text, run).await?,
+            Direction::Forward => forward_batch(plan, read, write, &log, (&ids_text, ids.len() as i64), run).await?,
             Direction::Backward => backward_batch(plan, read, write, &log, &ids_text).await?,
         };
         read.client()
@@ -203,12 +203,31 @@ fn tuple(alias: &str, cols: &[String]) -> String {
     format!("({})", cols.iter().map(|c| format!("{alias}.{}", ident(c))).collect::<Vec<_>>().join(", "))
 }
 
+/// A batch's two transactions: the written side commits first (the log's entries are removed
+/// only after that), then the reading side; on failure both roll back.
+async fn end_batch(
+    r: &tokio_postgres::Client,
+    w: &tokio_postgres::Client,
+    result: Result<(), StageError>,
+) -> Result<(), StageError> {
+    if let Err(e) = result {
+        let _ = w.batch_execute("ROLLBACK").await;
+        let _ = r.batch_execute("ROLLBACK").await;
+        return Err(e);
+    }
+    w.batch_execute("COMMIT")
+        .await
+        .map_err(|e| StageError::new(ExitCode::Failure, format!("replaying a batch: {}", pg::describe(&e))))?;
+    r.batch_execute("COMMIT").await.map_err(PgError::from)?;
+    Ok(())
+}
+
 async fn forward_batch(
     plan: &Plan,
     old: &Session,
     new: &Session,
     log: &str,
-    ids: &str,
+    (ids, count): (&str, i64),
     run: &str,
 ) -> Result<(u64, u64), StageError> {
     let r = old.client();
@@ -267,22 +286,14 @@ async fn forward_batch(
                 "UPDATE {}.runs SET replayed = replayed + $2, updated_at = now() WHERE run = $1",
                 ident(STATE_SCHEMA)
             ),
-            &[&run, &(ids.matches(',').count() as i64 + 1)],
+            &[&run, &count],
         )
         .await
         .map_err(PgError::from)?;
         Ok(())
     }
     .await;
-    if let Err(e) = result {
-        let _ = w.batch_execute("ROLLBACK").await;
-        let _ = r.batch_execute("ROLLBACK").await;
-        return Err(e);
-    }
-    w.batch_execute("COMMIT")
-        .await
-        .map_err(|e| StageError::new(ExitCode::Failure, format!("catch-up: {}", pg::describe(&e))))?;
-    r.batch_execute("COMMIT").await.map_err(PgError::from)?;
+    end_batch(r, w, result).await?;
     Ok((written, cleared))
 }
 
@@ -322,7 +333,6 @@ fn rebuild<'p>(plan: &'p Plan, old: &str) -> Option<(String, Vec<String>, Vec<St
             }
         }
     }
-    let _ = &old_key;
     Some((format!("SELECT {} FROM {from}", exprs.join(", ")), cols, old_key, base))
 }
 
@@ -413,12 +423,6 @@ async fn backward_batch(
         Ok(())
     }
     .await;
-    if let Err(e) = result {
-        let _ = w.batch_execute("ROLLBACK").await;
-        let _ = r.batch_execute("ROLLBACK").await;
-        return Err(e);
-    }
-    w.batch_execute("COMMIT").await.map_err(PgError::from)?;
-    r.batch_execute("COMMIT").await.map_err(PgError::from)?;
+    end_batch(r, w, result).await?;
     Ok((written, cleared))
 }

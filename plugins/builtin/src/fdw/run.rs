@@ -28,15 +28,6 @@ pub struct Ends {
     pub new: ConnInfo,
 }
 
-async fn forms(info: &ConnInfo, what: &str) -> Result<Session, StageError> {
-    let s = pg::connect(info, what).await?;
-    s.client()
-        .batch_execute(&crate::anonymize::verify::FORMS.replace("SET LOCAL", "SET"))
-        .await
-        .map_err(PgError::from)?;
-    Ok(s)
-}
-
 /// Whether NEW has any table of its own yet.
 async fn has_tables(new: &Session) -> Result<bool, PgError> {
     Ok(new
@@ -106,8 +97,8 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
         dry_run: options.dry_run,
         ..CutoverReport::default()
     };
-    let old = forms(&ends.old, "confiture fdw-cutover (control OLD)").await?;
-    let new = forms(&ends.new, "confiture fdw-cutover (control NEW)").await?;
+    let old = super::session(&ends.old, "confiture fdw-cutover (control OLD)").await?;
+    let new = super::session(&ends.new, "confiture fdw-cutover (control NEW)").await?;
     let (old_id, new_id) = futures::try_join!(crate::sync::run::identity(&old), crate::sync::run::identity(&new))?;
     if old_id == new_id {
         return Err(config(format!(
@@ -152,10 +143,8 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
     // 1. plan.
     let t0 = Instant::now();
     let mapping = match &options.mapping {
-        Some(p) => Mapping::load(&cx.project.resolve(p)).map_err(|d| {
-            let text: Vec<String> = d.iter().map(|x| x.message.clone()).collect();
-            config(format!("the mapping has problems; nothing was written:\n  - {}", text.join("\n  - ")))
-        })?,
+        Some(p) => Mapping::load(&cx.project.resolve(p))
+            .map_err(|d| crate::problems(d, "the mapping", "nothing was written"))?,
         None => Mapping::default(),
     };
     let (old_tables, new_tables) = futures::try_join!(tables::read(&old), tables::read(&new))?;
@@ -249,14 +238,8 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
                     continue;
                 }
                 let sql = state::capture_on_old(&plan.old_tables());
-                state::with_lock_retries(
-                    &old,
-                    &sql,
-                    options.lock_timeout,
-                    options.lock_attempts,
-                    "installing change capture on OLD",
-                )
-                .await?;
+                state::lock_retrying(&old, &sql, options, "could not install change capture on OLD", cx).await?;
+                old.client().batch_execute("COMMIT").await.map_err(PgError::from)?;
                 let r = run.as_ref().expect("a run").run.clone();
                 state::mark(&new, &r, phase).await?;
                 run = state::active(&new).await?;
@@ -286,8 +269,8 @@ pub async fn run(ends: &Ends, options: &Options, cx: &StageContext) -> Result<Cu
             Phase::CatchUp => {
                 need(Phase::Copy, "catch-up replays what changed since the copy")?;
                 let r = run.as_ref().expect("a run").run.clone();
-                let reader = forms(&ends.old, "confiture fdw-cutover (catch-up read)").await?;
-                let writer = forms(&ends.new, "confiture fdw-cutover (catch-up write)").await?;
+                let reader = super::session(&ends.old, "confiture fdw-cutover (catch-up read)").await?;
+                let writer = super::session(&ends.new, "confiture fdw-cutover (catch-up write)").await?;
                 let s = replay::replay(
                     &plan,
                     Direction::Forward,
@@ -487,15 +470,15 @@ async fn verify_all(
     cx: &StageContext,
 ) -> Result<Vec<verify::TableCheck>, StageError> {
     if !switched {
-        let old = forms(&ends.old, "confiture fdw-cutover (catch-up read)").await?;
-        let new = forms(&ends.new, "confiture fdw-cutover (catch-up write)").await?;
+        let old = super::session(&ends.old, "confiture fdw-cutover (catch-up read)").await?;
+        let new = super::session(&ends.new, "confiture fdw-cutover (catch-up write)").await?;
         replay::replay(plan, Direction::Forward, &old, &new, Pace::until(options.batch, options.max_lag), run, cx)
             .await?;
     }
     let next = std::sync::atomic::AtomicUsize::new(0);
     let worker = || async {
-        let old = forms(&ends.old, "confiture fdw-cutover (verify OLD)").await?;
-        let new = forms(&ends.new, "confiture fdw-cutover (verify NEW)").await?;
+        let old = super::session(&ends.old, "confiture fdw-cutover (verify OLD)").await?;
+        let new = super::session(&ends.new, "confiture fdw-cutover (verify NEW)").await?;
         let mut out = Vec::new();
         loop {
             let i = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -309,32 +309,30 @@ pub async fn lag(session: &Session, schema: &str) -> Result<(i64, f64), PgError>
     Ok((r.get(0), r.get(1)))
 }
 
-/// Run `sql` in one transaction, each attempt under `lock_timeout`, retried with backoff while
-/// it waits on a lock (writers hold the tables only briefly).
-pub async fn with_lock_retries(
+/// Open a transaction on `s` and run `sql` in it, each attempt under `lock_timeout`, retried
+/// with backoff while it waits on a lock (writers hold the tables only briefly). On success the
+/// transaction is left open for the caller to finish; returns the attempts it took.
+pub async fn lock_retrying(
     s: &Session,
     sql: &str,
-    lock_timeout: std::time::Duration,
-    attempts: u32,
+    options: &super::Options,
     what: &str,
+    cx: &confiture_engine::stage::StageContext,
 ) -> Result<u32, StageError> {
-    let mut wait = std::time::Duration::from_millis(50);
-    for attempt in 1..=attempts.max(1) {
-        let full = format!("BEGIN; SET LOCAL lock_timeout = '{}ms'; {sql}", lock_timeout.as_millis());
+    let mut wait = std::time::Duration::from_millis(25);
+    for attempt in 1..=options.lock_attempts.max(1) {
+        let full = format!("BEGIN; SET LOCAL lock_timeout = '{}ms'; {sql}", options.lock_timeout.as_millis());
         match s.client().batch_execute(&full).await {
-            Ok(()) => {
-                s.client().batch_execute("COMMIT").await.map_err(PgError::from)?;
-                return Ok(attempt);
-            }
+            Ok(()) => return Ok(attempt),
             Err(e) => {
                 let _ = s.client().batch_execute("ROLLBACK").await;
-                let timed_out = e.code().is_some_and(|c| c.code() == "55P03");
-                if !timed_out {
+                if e.code().is_none_or(|c| c.code() != "55P03") {
                     return Err(StageError::new(
                         ExitCode::Failure,
                         format!("{what}: {}", confiture_engine::pg::describe(&e)),
                     ));
                 }
+                cx.progress(&format!("{what}: waiting for writers to let go of the tables (attempt {attempt})"));
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(std::time::Duration::from_secs(2));
             }
@@ -342,6 +340,9 @@ pub async fn with_lock_retries(
     }
     Err(StageError::new(
         ExitCode::LockContention,
-        format!("{what}: the tables stayed locked by other sessions through {attempts} attempts; nothing was changed"),
+        format!(
+            "{what}: the tables stayed locked by other sessions through {} attempts of {:?}; nothing was changed",
+            options.lock_attempts, options.lock_timeout
+        ),
     ))
 }

@@ -79,7 +79,7 @@ fn old_select(t: &TablePlan, lo: Option<i64>, hi: Option<i64>, with_key: bool) -
     }
     cols.extend(t.columns.iter().map(|c| c.select.clone()));
     let mut s = format!("SELECT {} {}", cols.join(", "), t.from_old());
-    if let Some(c) = key_condition(t, lo, hi, "o", &t.old_key[0]) {
+    if let Some(c) = key_condition(lo, hi, "o", &t.old_key[0]) {
         s.push_str(&format!(" WHERE {c}"));
     }
     s
@@ -92,7 +92,7 @@ fn new_select(t: &TablePlan, lo: Option<i64>, hi: Option<i64>, with_key: bool) -
     }
     cols.extend(t.columns.iter().map(|c| format!("n.{}", ident(&c.new))));
     let mut s = format!("SELECT {} FROM {} n", cols.join(", "), t.new_sql);
-    if let Some(c) = key_condition(t, lo, hi, "n", &t.key[0].0) {
+    if let Some(c) = key_condition(lo, hi, "n", &t.key[0].0) {
         s.push_str(&format!(" WHERE {c}"));
     }
     s

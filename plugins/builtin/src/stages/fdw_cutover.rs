@@ -28,10 +28,8 @@ use async_trait::async_trait;
 use confiture_engine::diag::{Diagnostic, Diagnostics};
 use confiture_engine::event::EventKind;
 use confiture_engine::kdl::decode::{self, Fields};
-use confiture_engine::kdl::node::{Entry, Node};
-use confiture_engine::stage::{
-    ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType, looks_like_dsn,
-};
+use confiture_engine::kdl::node::Node;
+use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 
 use crate::fdw::run::{self, Ends};
 use crate::fdw::{AFTER_PHASE, Bouncer, CUTOVER, CutoverReport, Options, Phase};
@@ -43,16 +41,6 @@ pub struct FdwCutoverStage {
     from: DatabaseRef,
     to: DatabaseRef,
     options: Options,
-}
-
-fn end(entry: &Entry, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<DatabaseRef> {
-    let text = decode::text(entry, d)?;
-    match text.rendered.as_deref() {
-        Some(s) if !looks_like_dsn(s) && !cx.databases.iter().any(|n| n == s) => {
-            cx.environment(entry, d).map(DatabaseRef::Environment)
-        }
-        _ => cx.database_ref(entry, d),
-    }
 }
 
 impl StageType for FdwCutover {
@@ -127,8 +115,8 @@ impl StageType for FdwCutover {
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
         let mut f = Fields::new(node, format!("stage `{}` (fdw-cutover)", cx.stage));
-        let from = f.setting("from", d).map(|e| end(e, cx, d));
-        let to = f.setting("to", d).map(|e| end(e, cx, d));
+        let from = f.setting("from", d).map(|e| cx.database_or_environment(e, d));
+        let to = f.setting("to", d).map(|e| cx.database_or_environment(e, d));
         let mut options = Options::default();
         if let Some(e) = f.setting("mapping", d) {
             options.mapping = decode::static_text(e, d).map(PathBuf::from);

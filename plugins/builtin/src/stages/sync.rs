@@ -28,9 +28,7 @@ use confiture_engine::diag::{Diagnostic, Diagnostics};
 use confiture_engine::event::EventKind;
 use confiture_engine::kdl::decode::{self, Fields};
 use confiture_engine::kdl::node::{Entry, Node};
-use confiture_engine::stage::{
-    ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType, looks_like_dsn,
-};
+use confiture_engine::stage::{ConfigureCx, DatabaseRef, Outputs, Paint, Stage, StageContext, StageError, StageType};
 
 use crate::sync::run::{self, Ends};
 use crate::sync::{ColumnRule, Masking, Options, Subset, SyncReport, copy};
@@ -43,17 +41,6 @@ pub struct SyncStage {
     from: DatabaseRef,
     to: DatabaseRef,
     options: Options,
-}
-
-/// `from`/`to`: a connection string or declared database, else an environment.
-fn end(entry: &Entry, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<DatabaseRef> {
-    let text = decode::text(entry, d)?;
-    match text.rendered.as_deref() {
-        Some(s) if !looks_like_dsn(s) && !cx.databases.iter().any(|n| n == s) => {
-            cx.environment(entry, d).map(DatabaseRef::Environment)
-        }
-        _ => cx.database_ref(entry, d),
-    }
 }
 
 fn texts(entries: &[Entry], d: &mut Diagnostics) -> Vec<String> {
@@ -154,8 +141,8 @@ impl StageType for Sync {
 
     fn configure(&self, node: &Node, cx: &ConfigureCx<'_>, d: &mut Diagnostics) -> Option<Arc<dyn Stage>> {
         let mut f = Fields::new(node, format!("stage `{}` (sync)", cx.stage));
-        let from = f.setting("from", d).map(|e| end(e, cx, d));
-        let to = f.setting("to", d).map(|e| end(e, cx, d));
+        let from = f.setting("from", d).map(|e| cx.database_or_environment(e, d));
+        let to = f.setting("to", d).map(|e| cx.database_or_environment(e, d));
         let mut options = Options::default();
         for n in f.children("anonymize") {
             let values = texts(&n.args, d);
